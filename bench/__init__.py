@@ -1,0 +1,1 @@
+"""Benchmarks: ``./dev bench`` (python -m bench). Results go to docs/benchmarks.md."""

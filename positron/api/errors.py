@@ -1,0 +1,60 @@
+"""Errors mapped at the HTTP boundary: our typed errors → their status; validation → 422 naming the field;
+anything else → 500 with a request id and no details (the traceback goes to the log, never to the client)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from positron.errors import AuthenticationFailed, QueryError
+
+log = logging.getLogger("positron.api")
+
+
+def error_response(status: int, code: str, message: str, details: Any = None, **headers: str) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers or None)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+async def _query_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QueryError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else {}
+    return error_response(exc.status_code, exc.code, exc.message, **headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [{"field": _where(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in exc.errors()]
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return error_response(422, "invalid_request", summary or "invalid request", details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    request_id = request.headers.get("x-request-id", "-")
+    log.error("unhandled %s on %s %s (request %s)", type(exc).__name__, request.method, request.url.path, request_id)
+    return error_response(500, "internal_error", f"internal error (request id {request_id})")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(QueryError, _query_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,113 @@
+"""Query routes: one POST route per catalog query (so OpenAPI documents each query's own input and output),
+a catch-all that canonicalizes variant names (``ip_to_hostname``, ``%49P_TO_HOSTNAME``, a trailing slash),
+and the list of queries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from positron.api.deps import CurrentBroker, CurrentPrincipal
+from positron.api.schemas import (
+    ErrorResponse,
+    QueryInfo,
+    QueryRequestBase,
+    request_model,
+    response_model,
+    result_body,
+)
+from positron.broker import Broker
+from positron.inputs import EXPECTED
+from positron.queries import CATALOG, get_query
+from positron.query import Query
+
+router = APIRouter(prefix="/v1/queries", tags=["queries"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+    404: {"model": ErrorResponse, "description": "Unknown query"},
+    422: {"model": ErrorResponse, "description": "Invalid input; the message says what was expected"},
+}
+REQUEST_MODELS = {name: request_model(q) for name, q in CATALOG.items()}
+
+
+async def run_query(broker: Broker, query: Query[Any], body: QueryRequestBase) -> JSONResponse:
+    result = await broker.engine.run(
+        query,
+        body.value,
+        getattr(body, "at", None),
+        providers=body.providers,
+        no_cache=body.no_cache,
+    )
+    return JSONResponse(result_body(result))
+
+
+def _endpoint(query: Query[Any]) -> Callable[..., Awaitable[JSONResponse]]:
+    model = REQUEST_MODELS[query.name]
+
+    async def endpoint(body: QueryRequestBase, broker: CurrentBroker, principal: CurrentPrincipal) -> JSONResponse:
+        return await run_query(broker, query, body)
+
+    endpoint.__annotations__["body"] = model  # this query's own request model, for validation and OpenAPI
+    endpoint.__name__ = query.name.lower()
+    return endpoint
+
+
+for _query in CATALOG.values():
+    router.add_api_route(
+        f"/{_query.name}",
+        _endpoint(_query),
+        methods=["POST"],
+        response_model=response_model(_query),
+        summary=_query.description,
+        description=f"Input: {EXPECTED[_query.input]}."
+        + (" Takes an optional `at` (RFC 3339)." if _query.accepts_at else ""),
+        operation_id=f"query_{_query.name}",
+        responses=ERRORS,
+    )
+
+
+def _info(broker: Broker, query: Query[Any]) -> QueryInfo:
+    return QueryInfo(
+        name=query.name,
+        description=query.description,
+        input=query.input.value,
+        input_expected=EXPECTED[query.input],
+        accepts_at=query.accepts_at,
+        merge=query.merge.value,
+        cache_ttl_s=query.cache_ttl_s,
+        sensitivity=query.sensitivity.value,
+        providers=[i.name for i in broker.engine.answering(query)],
+        output_schema=TypeAdapter(query.output).json_schema(),
+    )
+
+
+@router.get("", summary="The queries you may run", operation_id="list_queries")
+async def list_queries(broker: CurrentBroker, principal: CurrentPrincipal) -> list[QueryInfo]:
+    return [_info(broker, q) for q in CATALOG.values()]
+
+
+@router.get("/{name:path}", summary="One query's description", operation_id="get_query", responses=ERRORS)
+async def describe_query(name: str, broker: CurrentBroker, principal: CurrentPrincipal) -> QueryInfo:
+    return _info(broker, get_query(name))
+
+
+@router.post("/{name:path}", include_in_schema=False)
+async def run_by_variant_name(
+    name: str, request: Request, broker: CurrentBroker, principal: CurrentPrincipal
+) -> JSONResponse:
+    query = get_query(name)
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw else None
+        body = REQUEST_MODELS[query.name].model_validate(data)
+    except json.JSONDecodeError:
+        raise RequestValidationError([{"loc": ("body",), "msg": "the body is not valid JSON"}]) from None
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    return await run_query(broker, query, body)

@@ -1,0 +1,204 @@
+"""The API's request and response models. Per-query models are generated from the catalog so that OpenAPI (and
+Swagger UI) shows each query's own input and output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, model_validator
+
+from positron.engine import ProviderStatus, QueryResult
+from positron.inputs import EXPECTED, MAX_VALUE_LENGTH
+from positron.merge import Ranked, Source
+from positron.query import Query
+
+T = TypeVar("T")
+
+EXAMPLES = {
+    "ip": "10.20.0.42",
+    "hostname": "ws-042.corp.example",
+    "domain": "example.com",
+    "username": "jdoe",
+    "hash": "44d88612fea8a8f36de82e1278abb02f",
+    "mac": "00:16:3e:12:34:56",
+    "team": "soc",
+}
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable snake_case error code")
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class QueryRequestBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str  # redefined per query with its input kind
+    providers: list[str] | None = Field(
+        default=None, max_length=64, description="Ask only these provider instances (default: all that answer)"
+    )
+    no_cache: bool = Field(default=False, description="Ask providers afresh instead of using cached answers")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _at_only_where_taken(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "at" in data and "at" not in cls.model_fields:
+            raise ValueError("this query answers for now only and does not take 'at'")
+        return data
+
+
+class SourceOut(BaseModel, Generic[T]):
+    provider: str
+    type: str
+    value: T = Field(description="What this provider answered")
+    confidence: float = Field(description="The provider's own confidence (0..1)")
+    score: float = Field(description="weight × confidence × recency")
+    observed_at: datetime | None = Field(description="When the source saw it")
+    source_ref: str | None = Field(description="Permalink or id at the source")
+
+
+class AnswerOut(BaseModel, Generic[T]):
+    value: T
+    confidence: float = Field(description="Merged score (0..1); agreeing sources raise it")
+    sources: list[SourceOut[T]]
+
+
+class ProviderStatusOut(BaseModel):
+    name: str
+    type: str
+    status: Literal["ok", "no_data", "error", "timeout", "rate_limited", "skipped"]
+    elapsed_ms: float
+    cached: bool
+    age_s: float | None = Field(default=None, description="Age of the cached answer")
+    error: str | None = None
+    error_code: str | None = None
+    retry_after: float | None = None
+
+
+class QueryResponse(BaseModel, Generic[T]):
+    query: str
+    value: str = Field(description="The input, normalized")
+    at: datetime | None
+    answer: AnswerOut[T] | None = Field(description="The best answer, or null when no provider found one")
+    answers: list[AnswerOut[T]] = Field(description="Every distinct answer, best first")
+    conflict: bool = Field(description="True when the top answers are too close to call")
+    details: dict[str, Any] = Field(default_factory=dict, description="Strategy extras (votes, group members)")
+    providers: list[ProviderStatusOut]
+    took_ms: float
+
+
+class QueryInfo(BaseModel):
+    name: str
+    description: str
+    input: str
+    input_expected: str
+    accepts_at: bool
+    merge: str
+    cache_ttl_s: float
+    sensitivity: str
+    providers: list[str]
+    output_schema: dict[str, Any]
+
+
+class ProviderInfo(BaseModel):
+    name: str
+    type: str
+    queries: list[str]
+    healthy: bool
+    health: str
+    egress: str
+    weight: float
+    timeout_s: float
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def request_model(query: Query[Any]) -> type[QueryRequestBase]:
+    kind = query.input.value
+    fields: dict[str, Any] = {
+        "value": (
+            str,
+            Field(
+                min_length=1,
+                max_length=MAX_VALUE_LENGTH,
+                description=f"Input kind '{kind}': {EXPECTED[query.input]}",
+                examples=[EXAMPLES[kind]],
+            ),
+        )
+    }
+    if query.accepts_at:
+        fields["at"] = (
+            AwareDatetime | None,
+            Field(default=None, description="Point in time (RFC 3339) to answer for; default now"),
+        )
+    model = create_model(f"{_camel(query.name)}Request", __base__=QueryRequestBase, **fields)
+    return model
+
+
+def response_model(query: Query[Any]) -> type[QueryResponse[Any]]:
+    return create_model(f"{_camel(query.name)}Response", __base__=QueryResponse[query.output])  # type: ignore[name-defined]
+
+
+def _json(value: Any) -> Any:
+    """Answer values are str, lists of str or pydantic models: straight to JSON types, no generic encoder."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _source(s: Source) -> dict[str, Any]:
+    return {
+        "provider": s.provider,
+        "type": s.type,
+        "value": _json(s.value),
+        "confidence": s.confidence,
+        "score": s.score,
+        "observed_at": _time(s.observed_at),
+        "source_ref": s.source_ref,
+    }
+
+
+def _answer(r: Ranked) -> dict[str, Any]:
+    return {"value": _json(r.value), "confidence": r.confidence, "sources": [_source(s) for s in r.sources]}
+
+
+def _status(s: ProviderStatus) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "type": s.type,
+        "status": s.status,
+        "elapsed_ms": s.elapsed_ms,
+        "cached": s.cached,
+        "age_s": s.age_s,
+        "error": s.error,
+        "error_code": s.error_code,
+        "retry_after": s.retry_after,
+    }
+
+
+def result_body(result: QueryResult) -> dict[str, Any]:
+    """The response body as plain JSON types (values are documented by the per-query response models)."""
+    merged = result.merged
+    return {
+        "query": result.query.name,
+        "value": result.value,
+        "at": _time(result.at),
+        "answer": _answer(merged.answer) if merged.answer else None,
+        "answers": [_answer(r) for r in merged.answers],
+        "conflict": merged.conflict,
+        "details": merged.details,
+        "providers": [_status(s) for s in result.providers],
+        "took_ms": result.took_ms,
+    }

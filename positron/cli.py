@@ -1,0 +1,192 @@
+"""The ``positron`` command: serve, query, check-config, openapi."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from positron.broker import Broker
+from positron.config import Settings, get_environment, load_settings, parse_settings
+from positron.demo import demo_config, new_demo_key
+from positron.errors import PositronError
+from positron.registry import Registry
+
+out = Console()
+err = Console(stderr=True)
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _settings(config: Path | None, registry: Registry) -> tuple[Settings, str | None]:
+    """The given config, else $POSITRON_CONFIG, else the demo (with its key)."""
+    path = config or get_environment().config
+    if path is not None:
+        return load_settings(path, registry), None
+    key = get_environment().demo_key or new_demo_key()
+    return parse_settings(demo_config(key), registry), key
+
+
+def _fail(exc: PositronError) -> None:
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="positron-broker")
+def main() -> None:
+    """Positron: one API over every source a SOC asks the same questions of."""
+
+
+@main.command()
+@click.option("--config", "config", type=click.Path(path_type=Path), help="Config file (default: the demo)")
+@click.option("--host", default=None, help="Bind address (default from config; the demo binds 127.0.0.1 only)")
+@click.option("--port", default=None, type=int, help="Port (default from config, 8080)")
+def serve(config: Path | None, host: str | None, port: int | None) -> None:
+    """Start the API server; with no config, the embedded offline demo."""
+    import uvicorn
+
+    from positron.api import create_app
+
+    registry = Registry.from_entry_points()
+    try:
+        settings, demo_key = _settings(config, registry)
+    except PositronError as exc:
+        return _fail(exc)
+    bind = host or settings.server.host
+    if demo_key is not None and bind not in LOOPBACK:
+        err.print("[bold red]error:[/] the demo binds 127.0.0.1 only; give --config to serve elsewhere")
+        sys.exit(2)
+    bind_port = port or settings.server.port
+    if demo_key is not None:
+        _print_demo_banner(bind, bind_port, demo_key)
+    uvicorn.run(create_app(Broker(settings, registry)), host=bind, port=bind_port, log_level="info")
+
+
+def _print_demo_banner(host: str, port: int, key: str) -> None:
+    base = f"http://{host}:{port}"
+    out.print(f"[bold]Positron demo[/] on {base}  (offline sample data; docs at {base}/docs)", highlight=False)
+    out.print(f"API key: [bold]{key}[/]   (set POSITRON_DEMO_KEY to choose it)", highlight=False)
+    out.print(
+        f"try:  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+        f'-d \'{{"value": "10.20.0.42"}}\' {base}/v1/queries/IP_TO_HOSTNAME',
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@main.command()
+@click.argument("name")
+@click.argument("value")
+@click.option("--at", "at", default=None, help="Point in time, RFC 3339 (e.g. 2026-11-20T09:14:00Z)")
+@click.option("--provider", "providers", multiple=True, help="Ask only this instance (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON response")
+@click.option("--config", "config", type=click.Path(path_type=Path), help="Config file (default: the demo)")
+def query(
+    name: str, value: str, at: str | None, providers: tuple[str, ...], as_json: bool, config: Path | None
+) -> None:
+    """Run one query in-process against the configured providers."""
+    from positron.api.schemas import result_body
+    from positron.queries import get_query
+
+    registry = Registry.from_entry_points()
+    try:
+        settings, _ = _settings(config, registry)
+        when = _parse_at(at)
+        body = asyncio.run(_run_query(Broker(settings, registry), get_query(name), value, when, providers or None))
+    except PositronError as exc:
+        return _fail(exc)
+    result = result_body(body)
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        _print_result(result)
+
+
+def _parse_at(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected RFC 3339, e.g. 2026-11-20T09:14:00Z; got {raw!r}", param_hint="--at"
+        ) from None
+
+
+async def _run_query(broker: Broker, q: Any, value: str, at: datetime | None, providers: Any) -> Any:
+    await broker.start()
+    try:
+        return await broker.engine.run(q, value, at, providers=providers)
+    finally:
+        await broker.close()
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, "", 0))
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    at = f" at {result['at']}" if result["at"] else ""
+    out.print(f"[bold]{result['query']}[/] {result['value']}{at}  ({result['took_ms']} ms)", highlight=False)
+    answers = Table(
+        "rank",
+        "answer",
+        "confidence",
+        "sources",
+        title="answers" + ("  [red]CONFLICT[/]" if result["conflict"] else ""),
+    )
+    for i, ans in enumerate(result["answers"], 1):
+        answers.add_row(
+            str(i), _show(ans["value"]), f"{ans['confidence']:.2f}", ", ".join(s["provider"] for s in ans["sources"])
+        )
+    if not result["answers"]:
+        answers.add_row("-", "no answer", "", "")
+    out.print(answers)
+    statuses = Table("provider", "type", "status", "ms", "note", title="providers")
+    for p in result["providers"]:
+        note = p["error"] or ("cached" if p["cached"] else "")
+        statuses.add_row(p["name"], p["type"], p["status"], f"{p['elapsed_ms']:.1f}", note)
+    out.print(statuses)
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(path_type=Path))
+def check_config(file: Path) -> None:
+    """Validate a config file without serving."""
+    registry = Registry.from_entry_points()
+    try:
+        settings = load_settings(file, registry)
+        broker = Broker(settings, registry)
+    except PositronError as exc:
+        return _fail(exc)
+    out.print(
+        f"[green]ok[/] {file}: {len(settings.api_keys)} API key(s), {len(settings.providers)} provider instance(s)"
+    )
+    for name, inst in broker.engine.instances.items():
+        out.print(f"  {name} ({inst.provider.type_name}): {', '.join(inst.provider.serves()) or 'no queries'}")
+
+
+@main.command()
+def openapi() -> None:
+    """Print the OpenAPI spec."""
+    click.echo(json.dumps(build_openapi(), indent=2, sort_keys=True))
+
+
+def build_openapi() -> dict[str, Any]:
+    """The spec does not depend on config: it is built from the catalog."""
+    from positron.api import create_app
+
+    registry = Registry.from_entry_points()
+    spec: dict[str, Any] = create_app(Broker(Settings(), registry)).openapi()
+    return spec

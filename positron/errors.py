@@ -1,0 +1,116 @@
+"""The one tree of Positron's errors.
+
+    PositronError
+    ├── ConfigError                 a config file or value is wrong; names the key
+    ├── QueryError                  the caller's fault → a 4xx response
+    │   ├── UnknownQuery            404  unknown_query
+    │   ├── InvalidInput            422  invalid_input
+    │   ├── UnknownProvider         422  unknown_provider
+    │   ├── AuthenticationFailed    401  unauthenticated
+    │   └── PermissionDenied        403  forbidden
+    └── ProviderError               one provider failed → that provider's status, never a 5xx
+        ├── ProviderTimeout         timeout       (transient)
+        ├── ProviderUnavailable     unavailable   (transient)
+        ├── ProviderAuthError       auth_failed
+        ├── ProviderRateLimited     rate_limited  (carries retry_after)
+        ├── BadResponse             bad_response
+        └── UnsupportedInput        unsupported_input
+
+Each provider translates its library's exceptions into a ProviderError at its own boundary
+(``raise ProviderUnavailable("...") from exc``). Messages must never contain secrets: providers build them from
+what they know is safe (a host name, a status code), not from the library's exception text.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class PositronError(Exception):
+    """Base of every error Positron raises on purpose."""
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(PositronError):
+    code = "config_error"
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+class QueryError(PositronError):
+    """The request is wrong; answered with ``status_code`` and the message."""
+
+    status_code: ClassVar[int] = 400
+    code = "bad_request"
+
+
+class UnknownQuery(QueryError):
+    status_code = 404
+    code = "unknown_query"
+
+
+class InvalidInput(QueryError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class UnknownProvider(QueryError):
+    status_code = 422
+    code = "unknown_provider"
+
+
+class AuthenticationFailed(QueryError):
+    status_code = 401
+    code = "unauthenticated"
+
+
+class PermissionDenied(QueryError):
+    status_code = 403
+    code = "forbidden"
+
+
+class ProviderError(PositronError):
+    """A provider could not answer. ``transient`` errors are retried within the deadline."""
+
+    code = "provider_error"
+    status: ClassVar[str] = "error"
+    transient: ClassVar[bool] = False
+
+
+class ProviderTimeout(ProviderError):
+    code = "timeout"
+    status = "timeout"
+    transient = True
+
+
+class ProviderUnavailable(ProviderError):
+    code = "unavailable"
+    transient = True
+
+
+class ProviderAuthError(ProviderError):
+    code = "auth_failed"
+
+
+class ProviderRateLimited(ProviderError):
+    code = "rate_limited"
+    status = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BadResponse(ProviderError):
+    code = "bad_response"
+
+
+class UnsupportedInput(ProviderError):
+    code = "unsupported_input"

@@ -1,0 +1,130 @@
+"""The provider plugin interface.
+
+A provider type is a subclass of ``Provider`` with a ``type_name``, a pydantic ``Config`` (a subclass of
+``ProviderConfig``; credentials as ``Secret``), one ``@answers(QUERY)`` async handler per query it answers,
+``open()``/``aclose()`` for its clients and ``health()``. An instance is one configured source (``ad_corp``);
+two instances of one type are two objects with their own clients.
+
+Handlers return a list of ``Answer`` (empty = found nothing) or raise a ``ProviderError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+import anyio
+import anyio.to_thread
+from pydantic import BaseModel, ConfigDict, Field
+
+from positron.query import Answer, Lookup, Query
+
+T = TypeVar("T")
+R = TypeVar("R")
+C = TypeVar("C", bound="ProviderConfig")
+P = TypeVar("P", bound="Provider[Any]")
+
+Handler = Callable[[Any, Lookup], Awaitable[list[Answer[Any]]]]
+
+
+class RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests: int = Field(ge=1, description="Calls allowed per period")
+    per_s: float = Field(gt=0, description="The period, in seconds")
+
+
+class ProviderConfig(BaseModel):
+    """Settings every provider instance has; a provider's own ``Config`` adds its fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="The provider type (an entry point in the positron.providers group)")
+    enabled: bool = True
+    weight: float = Field(default=1.0, ge=0.0, le=1.0, description="How much this source is trusted (0..1)")
+    weights: dict[str, float] = Field(default_factory=dict, description="Per-query weight overrides")
+    timeout_s: float = Field(default=5.0, gt=0, le=120, description="Per-call timeout")
+    max_concurrency: int = Field(default=16, ge=1, le=1024, description="Calls in flight at once")
+    queries: list[str] | None = Field(default=None, description="Restrict to these queries (default: all)")
+    egress: Literal["internal", "external"] = Field(
+        default="internal",
+        description="external: a third-party service; internal values are never sent to it",
+    )
+    rate_limits: list[RateLimit] = Field(default_factory=list, description="Token buckets, e.g. 4 per 60 s")
+
+    def weight_for(self, query: Query[Any]) -> float:
+        return self.weights.get(query.name, self.weight)
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    detail: str = ""
+
+
+def answers(query: Query[T]) -> Callable[[Callable[[P, Lookup], Awaitable[list[Answer[T]]]]], Any]:
+    """Mark an async method as this provider's handler for ``query``."""
+
+    def mark(fn: Callable[[P, Lookup], Awaitable[list[Answer[T]]]]) -> Any:
+        fn.__positron_query__ = query  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+class Provider(Generic[C]):
+    type_name: ClassVar[str]
+    Config: ClassVar[type[ProviderConfig]] = ProviderConfig
+    handlers: ClassVar[dict[str, Handler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, Handler] = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                query = getattr(attr, "__positron_query__", None)
+                if isinstance(query, Query):
+                    found[query.name] = attr
+        cls.handlers = found
+
+    def __init__(self, name: str, config: C) -> None:
+        self.name = name
+        self.config = config
+        self._threads = anyio.CapacityLimiter(config.max_concurrency)
+
+    @classmethod
+    def supported_queries(cls) -> list[str]:
+        return sorted(cls.handlers)
+
+    def serves(self) -> list[str]:
+        """The queries this instance answers: what the type supports, narrowed by config."""
+        names = self.supported_queries()
+        if self.config.queries is not None:
+            names = [n for n in names if n in self.config.queries]
+        return names
+
+    async def open(self) -> None:
+        """Build clients. Called once before the first query."""
+
+    async def aclose(self) -> None:
+        """Release clients."""
+
+    async def health(self) -> Health:
+        return Health(ok=True)
+
+    def skip_reason(self, lookup: Lookup) -> str | None:
+        """Why this instance must not be asked (e.g. an internal IP for an external service), or None."""
+        return None
+
+    async def run_sync(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Run a blocking library call in this instance's bounded worker threads.
+
+        Threads cannot be cancelled: pass the library its own timeouts as well.
+        """
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._threads)
+
+    async def ask(self, lookup: Lookup) -> list[Answer[Any]]:
+        handler = self.handlers[lookup.query.name]
+        return await handler(self, lookup)

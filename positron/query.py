@@ -1,0 +1,82 @@
+"""What a query is: a declaration, not code. Providers refer to these objects; the catalog is queries/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from positron.inputs import InputKind, normalize
+
+T = TypeVar("T")
+
+
+class MergeStrategy(StrEnum):
+    RANKED = "ranked"  # equal values (by key) merge; groups ranked by score
+    RECORD = "record"  # ranked like RANKED, then the winning group's fields are filled from its other sources
+    UNION = "union"  # list values: the union, each item with its sources
+    VERDICT = "verdict"  # reputation: one verdict from every source's verdict and counts
+
+
+class Sensitivity(StrEnum):
+    NETWORK = "network"  # infrastructure facts
+    PERSONAL = "personal"  # data about people (PII)
+    INDICATOR = "indicator"  # reputation of an observable; may go to external services
+
+
+def _identity(value: Any) -> str:
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Query(Generic[T]):
+    """A standardized question with a typed input and output.
+
+    ``key`` maps an answer value to the string that decides equality when merging (after normalization);
+    ``half_life_s`` is how fast an observation loses weight as it moves away from the time asked about.
+    """
+
+    name: str
+    description: str
+    input: InputKind
+    output: type[T]
+    merge: MergeStrategy
+    cache_ttl_s: float
+    accepts_at: bool = False
+    sensitivity: Sensitivity = Sensitivity.NETWORK
+    key: Callable[[T], str] = field(default=_identity)
+    half_life_s: float = 86_400.0
+    no_data_ttl_s: float = 60.0
+    host_names: bool = False  # values are host names: a short name merges into the one FQDN it abbreviates
+
+    def normalize(self, raw: str) -> str:
+        return normalize(self.input, raw)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One normalized question put to one provider."""
+
+    query: Query[Any]
+    value: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[T]):
+    """One provider's answer. ``confidence`` is the provider's own belief (0..1); ``observed_at`` is when the
+    source saw the fact; ``source_ref`` links to it (a permalink, a search id)."""
+
+    value: T
+    confidence: float = 1.0
+    observed_at: datetime | None = None
+    source_ref: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be within 0..1, got {self.confidence}")

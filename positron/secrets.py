@@ -1,0 +1,39 @@
+"""Secrets in config: ``{"env": "NAME"}`` or ``{"file": "/run/secrets/x"}`` references, resolved at load.
+
+A resolved secret is a ``SecretStr``: it prints as ``**********``, serializes as that too, and is unwrapped
+(``get_secret_value()``) only where a provider builds its client.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, SecretStr
+
+PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "password", "xxx", "todo", "placeholder"})
+
+
+def resolve_secret(raw: Any) -> Any:
+    if isinstance(raw, dict) and set(raw) == {"env"}:
+        name = str(raw["env"])
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+    if isinstance(raw, dict) and set(raw) == {"file"}:
+        path = Path(str(raw["file"]))
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if isinstance(raw, dict):
+        raise ValueError('a secret is {"env": NAME}, {"file": PATH} or a string')
+    return raw
+
+
+Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]
+
+
+def is_placeholder(secret: SecretStr) -> bool:
+    return secret.get_secret_value().strip().casefold() in PLACEHOLDERS

@@ -1,0 +1,1 @@
+"""Built-in provider plugins, one module each; registered through the ``positron.providers`` entry points."""

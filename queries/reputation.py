@@ -1,0 +1,37 @@
+"""Reputation queries: what threat intelligence says about a hash, an IP address or a domain."""
+
+from __future__ import annotations
+
+from positron.inputs import InputKind
+from positron.queries.models import Reputation
+from positron.query import MergeStrategy, Query, Sensitivity
+
+HASH_REPUTATION: Query[Reputation] = Query(
+    name="HASH_REPUTATION",
+    description="Verdict on a file hash (MD5, SHA-1 or SHA-256) from threat-intelligence sources.",
+    input=InputKind.HASH,
+    output=Reputation,
+    merge=MergeStrategy.VERDICT,
+    cache_ttl_s=3600,
+    sensitivity=Sensitivity.INDICATOR,
+)
+
+IP_REPUTATION: Query[Reputation] = Query(
+    name="IP_REPUTATION",
+    description="Verdict on an IP address from threat-intelligence sources.",
+    input=InputKind.IP,
+    output=Reputation,
+    merge=MergeStrategy.VERDICT,
+    cache_ttl_s=1800,
+    sensitivity=Sensitivity.INDICATOR,
+)
+
+DOMAIN_REPUTATION: Query[Reputation] = Query(
+    name="DOMAIN_REPUTATION",
+    description="Verdict on a domain from threat-intelligence sources.",
+    input=InputKind.DOMAIN,
+    output=Reputation,
+    merge=MergeStrategy.VERDICT,
+    cache_ttl_s=1800,
+    sensitivity=Sensitivity.INDICATOR,
+)
