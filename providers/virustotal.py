@@ -1,0 +1,342 @@
+"""VirusTotal API v3: the reputation of file hashes, IP addresses and domains.
+
+One ``GET /api/v3/{files|ip_addresses|domains}/{id}`` per lookup, authenticated with the ``x-apikey`` header (the
+key never goes into a URL, a log line or an error message). ``data.attributes.last_analysis_stats`` becomes a
+``Reputation``; VirusTotal's ``{"error": {"code": ...}}`` answers become positron errors:
+
+    404 NotFoundError, 400 NotAvailableYet       → []  (no data)
+    401 / 403                                    → ProviderAuthError
+    429 QuotaExceededError / TooManyRequests     → ProviderRateLimited (retry_after from Retry-After)
+    5xx                                          → ProviderUnavailable (transient)
+    other 400                                    → UnsupportedInput
+    bad JSON, unexpected shape, 3xx, other codes → BadResponse
+    connection refused / reset                   → ProviderUnavailable;  timeout → ProviderTimeout
+
+VirusTotal is an external service: private, loopback, link-local, multicast and reserved addresses and internal
+domains are never sent (``skip_reason``; the handlers refuse them too).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from pydantic import Field, field_validator
+from yarl import URL
+
+from positron.errors import (
+    BadResponse,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    UnsupportedInput,
+)
+from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
+from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
+from positron.query import Answer, Lookup
+from positron.secrets import Secret
+
+GUI_URL = "https://www.virustotal.com/gui"
+EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
+PUBLIC_API_LIMITS = (RateLimit(requests=4, per_s=60), RateLimit(requests=500, per_s=86_400))
+# Special-use and never-delegated suffixes: always internal, whatever internal_domains says.
+SPECIAL_USE_SUFFIXES = ("localhost", "local", "internal", "arpa", "invalid", "lan", "home", "corp")
+CONFIDENCE_FLOOR = 0.3
+ENGINES_FOR_FULL_CONFIDENCE = 20
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ERROR_CODE = re.compile(r"^[A-Za-z]{1,64}$")
+_DOMAIN_SUFFIX = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    collection: str  # the API collection: /api/v3/<collection>/<id>
+    object_type: str  # data.type of its objects
+    gui: str  # the GUI path: /gui/<gui>/<id>
+
+
+FILES = _Kind("files", "file", "file")
+IP_ADDRESSES = _Kind("ip_addresses", "ip_address", "ip-address")
+DOMAINS = _Kind("domains", "domain", "domain")
+
+
+class VirusTotalConfig(ProviderConfig):
+    api_key: Secret = Field(description="VirusTotal API key, sent only in the x-apikey header")
+    base_url: str = Field(default="https://www.virustotal.com", description="API root, without /api/v3")
+    malicious_threshold: int = Field(
+        default=3, ge=1, description="Engines that must say malicious for a malicious verdict"
+    )
+    internal_domains: list[str] = Field(
+        default_factory=list, description="Domain suffixes never sent to VirusTotal, e.g. corp.example"
+    )
+    egress: Literal["internal", "external"] = Field(
+        default="external", description="VirusTotal is a third-party service"
+    )
+    rate_limits: list[RateLimit] = Field(
+        default_factory=lambda: list(PUBLIC_API_LIMITS),
+        description="The public API allows 4 requests/60 s and 500/day; premium keys configure more",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        url = URL(value.strip())
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("base_url must be an http(s) URL such as https://www.virustotal.com")
+        if url.user or url.password or url.query_string or url.fragment:
+            raise ValueError("base_url must not carry credentials, a query or a fragment")
+        return str(url).rstrip("/")
+
+    @field_validator("internal_domains")
+    @classmethod
+    def _check_internal_domains(cls, value: list[str]) -> list[str]:
+        suffixes = [item.strip().strip(".").casefold() for item in value]
+        for suffix in suffixes:
+            if not _DOMAIN_SUFFIX.match(suffix):
+                raise ValueError(f"{suffix!r} is not a domain suffix")
+        return suffixes
+
+
+class VirusTotal(Provider[VirusTotalConfig]):
+    type_name = "virustotal"
+    Config: ClassVar[type[ProviderConfig]] = VirusTotalConfig
+
+    def __init__(self, name: str, config: VirusTotalConfig) -> None:
+        super().__init__(name, config)
+        self._session: aiohttp.ClientSession | None = None
+        self._where = URL(config.base_url).host or "virustotal"
+
+    async def open(self) -> None:
+        if self._session is not None:
+            return
+        self._session = aiohttp.ClientSession(
+            headers={"x-apikey": self.config.api_key.get_secret_value(), "Accept": "application/json"},
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+            connector=aiohttp.TCPConnector(limit=self.config.max_concurrency),
+            raise_for_status=False,
+        )
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def health(self) -> Health:
+        """One authenticated lookup of the EICAR test file (uses one request of the quota)."""
+        try:
+            await self._get(f"/api/v3/files/{EICAR_SHA256}", FILES)
+        except ProviderAuthError:
+            return Health(ok=False, detail="authentication failed")
+        except ProviderRateLimited:
+            return Health(ok=False, detail="rate limited: the API key's quota is exhausted")
+        except ProviderError as exc:
+            return Health(ok=False, detail=exc.message)
+        return Health(ok=True, detail="authenticated")
+
+    def skip_reason(self, lookup: Lookup) -> str | None:
+        if lookup.query.name == IP_REPUTATION.name:
+            return _ip_skip_reason(lookup.value)
+        if lookup.query.name == DOMAIN_REPUTATION.name:
+            return _domain_skip_reason(lookup.value, self.config.internal_domains)
+        return None
+
+    @answers(HASH_REPUTATION)
+    async def hash_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
+        return await self._reputation(lookup, FILES)
+
+    @answers(IP_REPUTATION)
+    async def ip_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
+        return await self._reputation(lookup, IP_ADDRESSES)
+
+    @answers(DOMAIN_REPUTATION)
+    async def domain_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
+        return await self._reputation(lookup, DOMAINS)
+
+    async def _reputation(self, lookup: Lookup, kind: _Kind) -> list[Answer[Reputation]]:
+        reason = self.skip_reason(lookup)
+        if reason is not None:
+            raise UnsupportedInput(reason)
+        data = await self._get(f"/api/v3/{kind.collection}/{quote(lookup.value, safe='')}", kind)
+        if data is None:
+            return []
+        return [to_answer(data, kind, self.config.malicious_threshold)]
+
+    async def _get(self, path: str, kind: _Kind) -> dict[str, Any] | None:
+        """The ``data`` object at ``path``, or None when VirusTotal has no such object."""
+        if self._session is None:
+            raise ProviderUnavailable("the virustotal provider is not open")
+        try:
+            async with self._session.get(self.config.base_url + path, allow_redirects=False) as resp:
+                status, headers, body = resp.status, resp.headers, await resp.read()
+        except TimeoutError as exc:
+            raise ProviderTimeout(f"{self._where} did not answer within {self.config.timeout_s:g} s") from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderUnavailable(f"cannot reach {self._where}: {type(exc).__name__}") from exc
+        if status == 200:
+            return _parse_data(body, kind)
+        _raise_for_status(status, headers, body)
+        return None
+
+
+def _ip_skip_reason(value: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return "not an IP address"
+    checks = (
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("unspecified", address.is_unspecified),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("non-public", not address.is_global),
+    )
+    for what, hit in checks:
+        if hit:
+            return f"{what} address not sent to an external service"
+    return None
+
+
+def _domain_skip_reason(value: str, internal_domains: list[str]) -> str | None:
+    name = value.rstrip(".").casefold()
+    for suffix in (*internal_domains, *SPECIAL_USE_SUFFIXES):
+        if name == suffix or name.endswith("." + suffix):
+            return "internal domain not sent to an external service"
+    return None
+
+
+def _raise_for_status(status: int, headers: CIMultiDictProxy[str], body: bytes) -> None:
+    """Raise the positron error for a non-200 answer; return when it means "no such object"."""
+    code = _error_code(body)
+    shown = f"HTTP {status} {code}" if code else f"HTTP {status}"
+    if (status, code) in ((404, "NotFoundError"), (400, "NotAvailableYet")):
+        return
+    if status in (401, 403):
+        raise ProviderAuthError(f"virustotal refused the API key ({shown})")
+    if status == 429:
+        retry_after = _retry_after(headers.get("Retry-After"))
+        raise ProviderRateLimited(f"virustotal quota exceeded ({shown})", retry_after=retry_after)
+    if status >= 500:
+        raise ProviderUnavailable(f"virustotal is unavailable ({shown})")
+    if status == 400:
+        raise UnsupportedInput(f"virustotal refused the value ({shown})")
+    raise BadResponse(f"unexpected answer from virustotal ({shown}); check base_url")
+
+
+def _error_code(body: bytes) -> str | None:
+    """VirusTotal's ``error.code`` when the body is its error document (the free-text message is not kept)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    error = doc.get("error") if isinstance(doc, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) and _ERROR_CODE.match(code) else None
+
+
+def _retry_after(raw: str | None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date."""
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _parse_data(body: bytes, kind: _Kind) -> dict[str, Any]:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise BadResponse("virustotal sent a body that is not JSON") from None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("attributes"), dict):
+        raise BadResponse("virustotal sent JSON without a data.attributes object")
+    if data.get("type") != kind.object_type or not isinstance(data.get("id"), str):
+        raise BadResponse(f"virustotal sent an object that is not a {kind.object_type}")
+    return data
+
+
+def to_answer(data: dict[str, Any], kind: _Kind, malicious_threshold: int) -> Answer[Reputation]:
+    """One ``data`` object of the API as an answer (``data.attributes`` and ``data.id`` were checked)."""
+    attributes: dict[str, Any] = data["attributes"]
+    stats = attributes.get("last_analysis_stats") or {}
+    if not isinstance(stats, dict):
+        raise BadResponse("virustotal sent last_analysis_stats that is not an object")
+    malicious, suspicious, harmless, undetected = (
+        _count(stats, name) for name in ("malicious", "suspicious", "harmless", "undetected")
+    )
+    total = malicious + suspicious + harmless + undetected
+    if malicious >= malicious_threshold:
+        verdict = Verdict.MALICIOUS
+    elif malicious or suspicious:
+        verdict = Verdict.SUSPICIOUS
+    elif total:
+        verdict = Verdict.HARMLESS
+    else:
+        verdict = Verdict.UNKNOWN
+    link = f"{GUI_URL}/{kind.gui}/{_object_id(data, kind)}"
+    reputation = Reputation(
+        verdict=verdict,
+        malicious=malicious,
+        suspicious=suspicious,
+        harmless=harmless,
+        undetected=undetected,
+        total=total,
+        label=_label(attributes),
+        link=link,
+    )
+    confidence = max(CONFIDENCE_FLOOR, min(1.0, total / ENGINES_FOR_FULL_CONFIDENCE))
+    return Answer(reputation, confidence, _epoch(attributes.get("last_analysis_date")), link)
+
+
+def _count(stats: dict[str, Any], name: str) -> int:
+    value = stats.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadResponse(f"virustotal sent a last_analysis_stats.{name} that is not a count")
+    return value
+
+
+def _object_id(data: dict[str, Any], kind: _Kind) -> str:
+    object_id: str = data["id"]
+    if kind is FILES and not _SHA256.match(object_id):
+        raise BadResponse("virustotal sent a file id that is not a SHA-256")
+    return quote(object_id, safe=":.")
+
+
+def _label(attributes: dict[str, Any]) -> str | None:
+    classification = attributes.get("popular_threat_classification")
+    if isinstance(classification, dict):
+        label = classification.get("suggested_threat_label")
+        if isinstance(label, str) and label:
+            return label
+    name = attributes.get("meaningful_name")
+    return name if isinstance(name, str) and name else None
+
+
+def _epoch(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
