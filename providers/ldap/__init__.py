@@ -1,0 +1,155 @@
+"""Active Directory / LDAP: who a user is (USER_INFO), their manager (USER_MANAGER), their groups (USER_GROUPS).
+
+A user is found under ``base_dn`` with ``(&<user_filter>(<user_attribute>=jdoe))`` for a bare account, or
+``(&<user_filter>(|(userPrincipalName=jdoe@corp.example)(mail=jdoe@corp.example)))`` for the @ form. Every value
+put into a filter is escaped with ldap3's ``escape_filter_chars`` (DNs too), so the provider is safe on its own,
+whatever the input normalizer lets through. ldap3 is synchronous: calls run in the provider's worker threads on
+pooled SAFE_SYNC connections with failover across ``servers`` (see ``_directory``). Errors:
+
+    connection refused / reset / TLS failure         → ProviderUnavailable (after trying every server)
+    no reply within receive_timeout_s                → ProviderTimeout
+    bind refused (invalidCredentials, …)             → ProviderAuthError "bind failed for server <url>: <code>"
+    busy / unavailable / unwillingToPerform          → ProviderUnavailable;  timeLimitExceeded → ProviderTimeout
+    base_dn missing, other result codes              → BadResponse
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import ClassVar, TypeVar
+
+from positron.errors import ConfigError, ProviderError, ProviderUnavailable
+from positron.provider import Health, Provider, ProviderConfig, answers
+from positron.providers.ldap._config import LdapConfig
+from positron.providers.ldap._directory import Directory, Entry, Session, md4_available, rdn_value
+from positron.queries import USER_GROUPS, USER_INFO, USER_MANAGER, Person, UserInfo
+from positron.query import Answer, Lookup
+
+T = TypeVar("T")
+ACCOUNTDISABLE = 0x2  # the userAccountControl bit of a disabled account
+
+UserQuery = Callable[[Directory, str, Session], list[Answer[T]]]  # runs in a worker thread
+
+
+def _enabled(entry: Entry) -> bool | None:
+    flags = entry.first("userAccountControl")
+    if flags is None or not re.fullmatch(r"-?\d+", flags):
+        return None
+    return not int(flags) & ACCOUNTDISABLE
+
+
+def _answer(value: T, entry: Entry, matches: int) -> Answer[T]:
+    """The directory is authoritative and live: confidence 1 (split when a lookup matches several entries)."""
+    return Answer(value, confidence=1 / matches, observed_at=datetime.now(UTC), source_ref=entry.dn)
+
+
+def _manager(directory: Directory, session: Session, entry: Entry) -> Entry | None:
+    dn = entry.first("manager")
+    return directory.read(session, dn) if dn else None
+
+
+def _user_info(directory: Directory, account: str, session: Session) -> list[Answer[UserInfo]]:
+    users = directory.find_users(session, account)
+    found = []
+    for entry in users:
+        manager = _manager(directory, session, entry)
+        info = UserInfo(
+            username=directory.username(entry) or account,
+            display_name=entry.first("displayName") or entry.first("cn"),
+            email=entry.first("mail"),
+            title=entry.first("title"),
+            department=entry.first("department"),
+            company=entry.first("company"),
+            location=entry.first("l") or entry.first("physicalDeliveryOfficeName"),
+            phone=entry.first("telephoneNumber"),
+            enabled=_enabled(entry),
+            manager=directory.username(manager) if manager else None,
+        )
+        found.append(_answer(info, entry, len(users)))
+    return found
+
+
+def _managers(directory: Directory, account: str, session: Session) -> list[Answer[Person]]:
+    users = directory.find_users(session, account)
+    found = []
+    for entry in users:
+        manager = _manager(directory, session, entry)
+        name = directory.username(manager) if manager else None
+        if manager is None or name is None:
+            continue  # no manager, a dangling DN, or a manager without an account name (a contact)
+        person = Person(
+            username=name,
+            display_name=manager.first("displayName") or manager.first("cn"),
+            email=manager.first("mail"),
+            title=manager.first("title"),
+        )
+        found.append(_answer(person, manager, len(users)))
+    return found
+
+
+def _groups(directory: Directory, account: str, session: Session) -> list[Answer[list[str]]]:
+    users = directory.find_users(session, account)
+    found = []
+    for entry in users:
+        names = [name for dn in entry.values("memberOf") if (name := rdn_value(dn))]
+        if directory.config.nested_groups:
+            names += directory.nested_groups(session, entry.dn)
+        unique = sorted({name.casefold(): name for name in names}.values(), key=str.casefold)
+        found.append(_answer(unique, entry, len(users)))
+    return found
+
+
+class Ldap(Provider[LdapConfig]):
+    """Active Directory, or any LDAPv3 directory (OpenLDAP: ``user_attribute: uid``)."""
+
+    type_name = "ldap"
+    Config: ClassVar[type[ProviderConfig]] = LdapConfig
+
+    def __init__(self, name: str, config: LdapConfig) -> None:
+        super().__init__(name, config)
+        self._directory: Directory | None = None
+
+    async def open(self) -> None:
+        if self.config.authentication == "NTLM" and not md4_available():
+            key = f"providers.{self.name}.authentication"
+            raise ConfigError("NTLM needs MD4, which this OpenSSL lacks: install pycryptodome", key=key)
+        self._directory = Directory(self.config)
+
+    async def aclose(self) -> None:
+        directory, self._directory = self._directory, None
+        if directory is not None:
+            await self.run_sync(directory.close)
+
+    async def _run(self, query: UserQuery[T], account: str) -> list[Answer[T]]:
+        directory = self._directory
+        if directory is None:
+            raise ProviderUnavailable(f"ldap provider {self.name} is not open")
+        return await self.run_sync(directory.run, partial(query, directory, account))
+
+    @answers(USER_INFO)
+    async def user_info(self, lookup: Lookup) -> list[Answer[UserInfo]]:
+        return await self._run(_user_info, lookup.value)
+
+    @answers(USER_MANAGER)
+    async def user_manager(self, lookup: Lookup) -> list[Answer[Person]]:
+        return await self._run(_managers, lookup.value)
+
+    @answers(USER_GROUPS)
+    async def user_groups(self, lookup: Lookup) -> list[Answer[list[str]]]:
+        return await self._run(_groups, lookup.value)
+
+    async def health(self) -> Health:
+        """A real bind on a new connection (with failover) and a base search of base_dn; never raises."""
+        directory = self._directory or Directory(self.config)
+        try:
+            return Health(ok=True, detail=await self.run_sync(directory.probe))
+        except ProviderError as exc:
+            return Health(ok=False, detail=exc.message)
+        except Exception as exc:
+            return Health(ok=False, detail=f"health check failed: {type(exc).__name__}")
+
+
+__all__ = ["Ldap", "LdapConfig"]
