@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from positron.errors import ProviderUnavailable
 from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.providers.dhcp._leases import Format, Lease, LeaseIndex, LeaseSource
+from positron.providers.dhcp._leases import Format, Lease, LeaseIndex
+from positron.providers.dhcp._source import LeaseSource
 from positron.queries.network import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC
 from positron.query import Answer, Lookup
 
@@ -134,7 +135,7 @@ class DhcpLeases(Provider[DhcpLeasesConfig]):
         short = lookup.value.partition(".")[0]
         found = []
         for name, index in await self._indexes():
-            for ip in index.by_host.get(short, ()):
+            for ip in index.ips_of(short):
                 lease = index.lease_at(ip, at, now)
                 if lease is not None and lease.host and self._matches(lease.host, lookup.value):
                     found.append((ip, name, lease))

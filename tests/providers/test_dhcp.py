@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from collections.abc import AsyncIterator, Callable
@@ -10,6 +11,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pydantic
 import pytest
 import yaml
@@ -17,6 +19,7 @@ import yaml
 from positron.config import parse_settings
 from positron.errors import ProviderUnavailable
 from positron.providers.dhcp import CONFIDENCE, DhcpLeases, DhcpLeasesConfig
+from positron.providers.dhcp._source import LeaseSource
 from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC
 from positron.query import Answer, Lookup, Query
 from positron.registry import Registry
@@ -27,6 +30,7 @@ from tests.support.leases import (
     KEA_HEADER_1_4,
     bump_mtime,
     isc_lease,
+    isc_time,
     kea_row,
     write_isc,
     write_kea,
@@ -219,6 +223,49 @@ async def test_isc_tolerates_other_statements_and_blocks(make: Make, tmp_path: P
     assert await ask(provider, IP_TO_MAC, "10.7.0.5") == []
     health = await provider.health()
     assert health.ok and "2 lease records" in health.detail and "0 corrupt" in health.detail
+
+
+async def test_isc_any_field_order_and_out_of_order_history(make: Make, tmp_path: Path) -> None:
+    hand_written = (
+        'lease 10.7.1.1 {\n\tclient-hostname "Hand-1";\n\thardware ethernet 00:16:3e:07:01:01;\n'
+        f"\tbinding state active;\n\tends never;\n\tstarts {isc_time(T0)};\n}}\n"
+    )
+    no_state = f'lease 10.7.1.2 {{\n  starts {isc_time(T0)};\n  ends never;\n  client-hostname "old-2";\n}}\n'
+    path = write_isc(
+        tmp_path / "dhcpd.leases",
+        [
+            hand_written,
+            no_state,  # dhcpd 2 wrote no binding state: active until it ends
+            isc_lease("10.7.1.3", T0 + DAY, T0 + 2 * DAY, host="second"),
+            isc_lease("10.7.1.3", T0, T0 + DAY, host="first"),  # a failover peer's older news, appended later
+        ],
+    )
+    provider = make(path)
+
+    assert values(await ask(provider, IP_TO_HOSTNAME, "10.7.1.1")) == ["hand-1"]
+    assert values(await ask(provider, IP_TO_MAC, "10.7.1.1")) == ["00:16:3e:07:01:01"]
+    assert values(await ask(provider, IP_TO_HOSTNAME, "10.7.1.2")) == ["old-2"]
+    assert values(await ask(provider, IP_TO_HOSTNAME, "10.7.1.3", T0 + HOUR)) == ["first"]
+    assert values(await ask(provider, IP_TO_HOSTNAME, "10.7.1.3", T0 + DAY + HOUR)) == ["second"]
+
+
+async def test_concurrent_questions_during_reloads(make: Make, tmp_path: Path) -> None:
+    path = write_isc(
+        tmp_path / "dhcpd.leases", [isc_lease(f"10.9.{i}.1", NOW - HOUR, "never", host=f"h{i}") for i in range(50)]
+    )
+    provider = make(path)
+    results: dict[int, list[Any]] = {}
+
+    async def one(i: int) -> None:
+        results[i] = values(await ask(provider, IP_TO_HOSTNAME, f"10.9.{i}.1"))
+
+    with path.open("a") as fh:
+        fh.write(isc_lease("10.9.99.1", NOW - HOUR, "never", host="appended"))
+    async with anyio.create_task_group() as group:
+        for i in range(50):
+            group.start_soon(one, i)
+    assert results == {i: [f"h{i}"] for i in range(50)}
+    assert values(await ask(provider, IP_TO_HOSTNAME, "10.9.99.1")) == ["appended"]
 
 
 async def test_corrupt_declarations_are_skipped_and_counted(make: Make, tmp_path: Path) -> None:
@@ -461,6 +508,18 @@ async def test_demo_leases(make: Make) -> None:
     assert values(await ask(provider, HOSTNAME_TO_IP, "ws-055.corp.example")) == ["10.20.0.55"]
     health = await provider.health()
     assert health.ok and "0 corrupt" in health.detail
+
+
+def test_parsing_leaves_the_garbage_collector_as_it_was(history: Path) -> None:
+    assert gc.isenabled()
+    LeaseSource(history, "isc").refresh()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        LeaseSource(history, None).refresh()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_config_and_registration() -> None:
