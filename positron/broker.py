@@ -6,57 +6,57 @@ Built once per process from a ``Settings`` and a ``Registry``; the API and the C
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from positron.cache import MemoryCache
+from positron.auth import Principal
 from positron.config import Settings
 from positron.engine import Engine
-from positron.errors import AuthenticationFailed
+from positron.errors import ProviderRateLimited
+from positron.guard import Guard
+from positron.metrics import Metrics
 from positron.provider import Health, Provider
 from positron.registry import Registry
+from positron.state import build_state
 
 HEALTH_TTL_S = 10.0
 HEALTH_TIMEOUT_S = 3.0
+LIMITED_HEALTH_TTL_S = 300.0  # a probe of a rate-limited source spends its quota: at most this often
+NOT_CHECKED = "not checked: rate limit reached"
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    name: str
-    groups: tuple[str, ...] = ()
+__all__ = ["Broker", "Principal"]
 
 
 class Broker:
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         providers: list[Provider[Any]] = [registry.get(cfg.type)(name, cfg) for name, cfg in settings.providers.items()]
-        cache = MemoryCache(settings.engine.cache_entries) if settings.engine.cache_entries else None
-        self.engine = Engine(providers, settings.engine, cache)
-        self._keys = [
-            (k.key.get_secret_value().encode(), Principal(k.principal, tuple(k.groups))) for k in settings.api_keys
-        ]
+        self.metrics = Metrics() if settings.metrics.enabled else None
+        state = build_state(settings.redis, settings.engine.cache_entries, self.metrics)  # in-memory or Redis
+        self.engine = Engine(providers, settings.engine, state=state, circuit=settings.circuit)
+        self._health_task: asyncio.Task[None] | None = None
+        self.guard = Guard(settings, self.engine, registry)  # keys, policy, egress, audit
         self._health: dict[str, Health] = {}
         self._health_at = 0.0
         self._health_lock = asyncio.Lock()
+        self._probed_at: dict[str, float] = {}
 
     async def start(self) -> None:
+        self.guard.audit.start()
         await self.engine.start()
+        if self.settings.circuit.health_interval_s > 0:
+            self._health_task = asyncio.create_task(self._scheduled_health())
 
     async def close(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
         await self.engine.close()
+        self.guard.audit.stop()
 
     def authenticate(self, token: str | None) -> Principal:
-        """Constant-time comparison against every configured key (the loop never stops early)."""
-        presented = (token or "").encode()
-        found: Principal | None = None
-        for key, principal in self._keys:
-            if hmac.compare_digest(key, presented) and presented:
-                found = principal
-        if found is None:
-            raise AuthenticationFailed("invalid or missing API key")
-        return found
+        """The principal of a valid, unexpired API key (hashed lookup, see positron.auth); else 401."""
+        return self.guard.authenticate(token)
 
     async def health(self) -> dict[str, Health]:
         """Every instance's health, probed at most every HEALTH_TTL_S seconds, each probe time-boxed."""
@@ -64,14 +64,32 @@ class Broker:
             if time.monotonic() - self._health_at > HEALTH_TTL_S:
                 names = list(self.engine.instances)
                 results = await asyncio.gather(*(self._probe(n) for n in names))
-                self._health = dict(zip(names, results, strict=True))
+                previous, self._health = self._health, dict(zip(names, results, strict=True))
                 self._health_at = time.monotonic()
+                for name, result in self._health.items():  # fresh checks feed the circuit breakers
+                    if result is not previous.get(name) and result.detail != NOT_CHECKED:
+                        self.engine.instances[name].circuit.health(result.ok)
             return dict(self._health)
+
+    async def _scheduled_health(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.circuit.health_interval_s)
+            self._health_at = 0.0  # force a fresh probe
+            await self.health()
 
     async def _probe(self, name: str) -> Health:
         inst = self.engine.instances[name]
         if not inst.healthy:
             return Health(False, "failed to open")
+        last = self._health.get(name)
+        if inst.provider.config.rate_limits:
+            if last is not None and time.monotonic() - self._probed_at.get(name, -1e9) < LIMITED_HEALTH_TTL_S:
+                return last
+            try:
+                await inst.limiter.acquire(budget_s=0)  # a probe spends the instance's quota like a query
+            except ProviderRateLimited:
+                return Health(last.ok if last else True, NOT_CHECKED)
+            self._probed_at[name] = time.monotonic()
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_S):
                 return await inst.provider.health()

@@ -1,4 +1,4 @@
-"""The ``positron`` command: serve, query, check-config, openapi."""
+"""The ``positron`` command: serve, query, enrich, keys, check-config, openapi."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ from positron.config import Settings, get_environment, load_settings, parse_sett
 from positron.demo import demo_config, new_demo_key
 from positron.errors import PositronError
 from positron.registry import Registry
+from positron.remote import post_json
 
+SERVER = click.option("--server", default=None, envvar="POSITRON_URL", help="Ask this server instead ($POSITRON_URL)")
+KEY = click.option("--key", default=None, envvar="POSITRON_API_KEY", help="API key for --server ($POSITRON_API_KEY)")
 out = Console()
 err = Console(stderr=True)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -64,9 +67,13 @@ def serve(config: Path | None, host: str | None, port: int | None) -> None:
         err.print("[bold red]error:[/] the demo binds 127.0.0.1 only; give --config to serve elsewhere")
         sys.exit(2)
     bind_port = port or settings.server.port
+    try:
+        broker = Broker(settings, registry)  # reads the keys file and the access policy
+    except PositronError as exc:
+        return _fail(exc)
     if demo_key is not None:
         _print_demo_banner(bind, bind_port, demo_key)
-    uvicorn.run(create_app(Broker(settings, registry)), host=bind, port=bind_port, log_level="info")
+    uvicorn.run(create_app(broker), host=bind, port=bind_port, log_level="info")
 
 
 def _print_demo_banner(host: str, port: int, key: str) -> None:
@@ -88,21 +95,35 @@ def _print_demo_banner(host: str, port: int, key: str) -> None:
 @click.option("--provider", "providers", multiple=True, help="Ask only this instance (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON response")
 @click.option("--config", "config", type=click.Path(path_type=Path), help="Config file (default: the demo)")
+@SERVER
+@KEY
 def query(
-    name: str, value: str, at: str | None, providers: tuple[str, ...], as_json: bool, config: Path | None
+    name: str,
+    value: str,
+    at: str | None,
+    providers: tuple[str, ...],
+    as_json: bool,
+    config: Path | None,
+    server: str | None,
+    key: str | None,
 ) -> None:
-    """Run one query in-process against the configured providers."""
+    """Run one query: in-process against the configured providers, or on a server with --server."""
     from positron.api.schemas import result_body
-    from positron.queries import get_query
+    from positron.queries import canonical_name, get_query
 
-    registry = Registry.from_entry_points()
+    when = _parse_at(at)
     try:
-        settings, _ = _settings(config, registry)
-        when = _parse_at(at)
-        body = asyncio.run(_run_query(Broker(settings, registry), get_query(name), value, when, providers or None))
+        if server:
+            body = {"value": value, **({"at": when.isoformat()} if when else {}), "providers": list(providers) or None}
+            result = post_json(server, f"/v1/queries/{canonical_name(name)}", body, key)
+        else:
+            registry = Registry.from_entry_points()
+            settings, _ = _settings(config, registry)
+            broker = Broker(settings, registry)
+            answer = asyncio.run(_run_query(broker, get_query(name), value, when, providers or None))
+            result = result_body(answer)
     except PositronError as exc:
         return _fail(exc)
-    result = result_body(body)
     if as_json:
         out.print_json(json.dumps(result))
     else:
@@ -160,6 +181,71 @@ def _print_result(result: dict[str, Any]) -> None:
     out.print(statuses)
 
 
+@main.command()
+@click.argument("alert", type=click.File("r"))
+@click.option("--config", "config", type=click.Path(path_type=Path), help="Config file (default: the demo)")
+@SERVER
+@KEY
+def enrich(alert: Any, config: Path | None, server: str | None, key: str | None) -> None:
+    """Enrich a raw alert (JSON file, or - for stdin) and print the Markdown summary."""
+    try:
+        payload = json.load(alert)
+    except json.JSONDecodeError as exc:
+        err.print(f"[bold red]error:[/] {alert.name} is not JSON: {exc.msg} at line {exc.lineno}", highlight=False)
+        sys.exit(2)
+    if not isinstance(payload, dict):
+        err.print("[bold red]error:[/] expected a JSON object (an alert, or {\"observables\": [...]})")
+        sys.exit(2)
+    try:
+        result = post_json(server, "/v1/enrich", payload, key) if server else _enrich_here(config, payload)
+    except PositronError as exc:
+        return _fail(exc)
+    click.echo(result["markdown"], nl=False)
+
+
+def _enrich_here(config: Path | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """Enrich in-process with the configured providers (like `query` without --server: no API key, no policy)."""
+    from positron import enrichment
+    from positron.api.schemas import result_body
+
+    registry = Registry.from_entry_points()
+    settings, _ = _settings(config, registry)
+    broker = Broker(settings, registry)
+    request = enrichment.parse_request(payload, settings.workflows)
+
+    async def run_one(query: Any, value: str, at: datetime | None) -> dict[str, Any]:
+        return result_body(await broker.engine.run(query, value, at))
+
+    async def run() -> dict[str, Any]:
+        await broker.start()
+        try:
+            return await enrichment.enrich(broker.engine, request, run_one, lambda name: True)
+        finally:
+            await broker.close()
+
+    return asyncio.run(run())
+
+
+@main.group()
+def keys() -> None:
+    """API keys: the key is printed once; only its hash is stored (config api_keys or security.keys_file)."""
+
+
+@keys.command("create")
+@click.option("--principal", required=True, help="Who the key is for (the name the access policy and audit see)")
+@click.option("--groups", default="", help="Comma-separated groups, e.g. soc-analysts,incident-responders")
+@click.option("--expires", default=None, help="90d, 12h, 30m from now, or an RFC 3339 time (default: never)")
+def keys_create(principal: str, groups: str, expires: str | None) -> None:
+    """Create an API key and print it with the line to store."""
+    from positron.auth import create_key, new_key_text, parse_expiry
+
+    try:
+        when = parse_expiry(expires)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expires") from None
+    click.echo(new_key_text(create_key(principal, [g.strip() for g in groups.split(",") if g.strip()], when)))
+
+
 @main.command("check-config")
 @click.argument("file", type=click.Path(path_type=Path))
 def check_config(file: Path) -> None:
@@ -171,7 +257,7 @@ def check_config(file: Path) -> None:
     except PositronError as exc:
         return _fail(exc)
     out.print(
-        f"[green]ok[/] {file}: {len(settings.api_keys)} API key(s), {len(settings.providers)} provider instance(s)"
+        f"[green]ok[/] {file}: {broker.guard.key_count} API key(s), {len(settings.providers)} provider instance(s)"
     )
     for name, inst in broker.engine.instances.items():
         out.print(f"  {name} ({inst.provider.type_name}): {', '.join(inst.provider.serves()) or 'no queries'}")

@@ -2,7 +2,8 @@
 
 server:    {host: 127.0.0.1, port: 8080}
 engine:    {deadline_s: 10, retries: 2}
-api_keys:  [{principal: alice, key: {env: ALICE_KEY}}]
+api_keys:  [{principal: alice, groups: [soc-analysts], key_hash: "sha256:..."}]
+security:  {policy: acl/policy.csv, keys_file: keys.jsonl, audit: {destination: stdout}}
 providers: {<instance name>: {type: <provider type>, ...that type's Config...}}
 """
 
@@ -13,13 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from positron.auth import HASH_PATTERN
+from positron.egress import Tlp
 from positron.errors import ConfigError
 from positron.provider import ProviderConfig
 from positron.registry import Registry
-from positron.secrets import Secret, is_placeholder
+from positron.secrets import Secret, is_placeholder, secret_fields
 
 
 class _Strict(BaseModel):
@@ -40,18 +52,92 @@ class EngineConfig(_Strict):
     cache_entries: int = Field(default=10_000, ge=0, description="In-memory cache size (0 disables caching)")
 
 
+class WorkflowConfig(_Strict):
+    """Batch and enrich."""
+
+    batch_max_items: int = Field(default=1000, ge=1, le=100_000, description="Items accepted in one batch")
+    batch_concurrency: int = Field(default=32, ge=1, le=1024, description="Distinct items running at once")
+    enrich_hints: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra alert field → observable type: username, hostname, ip_or_host, hash, mail, domain, url",
+    )
+    enrich_time_field: str | None = Field(default=None, description="Alert field holding its time (default _time)")
+
+
+class RedisConfig(_Strict):
+    """Shared state for several replicas; without a url everything stays in this process."""
+
+    url: Secret | None = Field(default=None, description="redis://[:password@]host:6379/0 (may hold a password)")
+    prefix: str = Field(default="positron", min_length=1, max_length=64, description="Key prefix")
+    timeout_s: float = Field(default=0.5, gt=0, le=10, description="Socket and connect timeout per command")
+    retry_s: float = Field(default=1.0, gt=0, le=60, description="While Redis is down, probe it this often")
+    local_cache_s: float = Field(
+        default=0.0, ge=0, le=60, description="Also keep entries read from Redis in the process this long (0: off)"
+    )
+
+
+class CircuitConfig(_Strict):
+    failures: int = Field(default=5, ge=0, description="Consecutive failures that open an instance's circuit (0: off)")
+    cooldown_s: float = Field(default=30.0, gt=0, le=3600, description="How long an open circuit skips the instance")
+    health_interval_s: float = Field(default=0.0, ge=0, description="Scheduled health checks (0: only on /ready)")
+
+
+class MetricsConfig(_Strict):
+    enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics")
+    public: bool = Field(default=True, description="Serve /metrics without an API key")
+
+
 class ApiKeyConfig(_Strict):
+    """A key as a hash (``positron keys create`` prints one), or as a secret reference hashed at load."""
+
     principal: str = Field(min_length=1, max_length=128)
-    key: Secret
+    key: Secret | None = Field(default=None, description="The key itself, e.g. {env: NAME}; prefer key_hash")
+    key_hash: str | None = Field(default=None, pattern=HASH_PATTERN, description="sha256:<hex> of the key")
     groups: list[str] = Field(default_factory=list)
+    expires: AwareDatetime | None = Field(default=None, description="After this the key is refused")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ApiKeyConfig:
+        if (self.key is None) == (self.key_hash is None):
+            raise ValueError("give exactly one of key (a secret reference) or key_hash")
+        return self
+
+
+class AuditConfig(_Strict):
+    destination: str | None = Field(default="stdout", description="'stdout', a file path, or null for no audit")
+    hash_values: bool = Field(default=False, description="Log an HMAC of each looked-up value instead of the value")
+    hash_key: Secret | None = Field(default=None, description="HMAC key for hash_values, e.g. {env: NAME}")
+
+
+class SecurityConfig(_Strict):
+    """Access policy, keys file, egress, audit and HTTP hardening (README, Security)."""
+
+    policy: Path | None = Field(default=None, description="Casbin policy CSV (default: group 'admins' may do all)")
+    model: Path | None = Field(default=None, description="Casbin model (default: the built-in acl/model.conf)")
+    keys_file: Path | None = Field(default=None, description="Hashed API keys, one JSON object a line")
+    internal_domains: list[str] = Field(default_factory=list, description="Suffixes of internal names")
+    default_tlp: Tlp | None = Field(default="amber", description="TLP of a request that gives none")
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed (default: none)")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20, description="Larger request bodies: 413")
 
 
 class Settings(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    workflows: WorkflowConfig = Field(default_factory=WorkflowConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    circuit: CircuitConfig = Field(default_factory=CircuitConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     api_keys: list[ApiKeyConfig] = Field(default_factory=list)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     demo: bool = Field(default=False, description="Set by the embedded demo; relaxes the placeholder check")
+    _source: Path | None = PrivateAttr(default=None)  # the file it came from, re-read on reload
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
 
 class Environment(BaseSettings):
@@ -107,8 +193,11 @@ def _refuse_placeholders(settings: Settings) -> None:
     if settings.demo:
         return
     for i, api_key in enumerate(settings.api_keys):
-        if is_placeholder(api_key.key) or len(api_key.key.get_secret_value()) < 16:
+        if api_key.key is not None and (is_placeholder(api_key.key) or len(api_key.key.get_secret_value()) < 16):
             raise ConfigError("is a placeholder or shorter than 16 characters", key=f"api_keys.{i}.key")
+    for where, secret in secret_fields(settings):
+        if is_placeholder(secret):
+            raise ConfigError("is a placeholder (e.g. changeme); give the real secret", key=where)
 
 
 def load_settings(path: Path, registry: Registry) -> Settings:
@@ -122,7 +211,9 @@ def load_settings(path: Path, registry: Registry) -> Settings:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path} is not valid YAML{where}") from None
-    return parse_settings(data, registry)
+    settings = parse_settings(data, registry)
+    settings._source = path
+    return settings
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,10 @@
 """The engine owns time: it fans one lookup out to every instance answering the query, concurrently, under one
 deadline, with a timeout per provider, retries for transient errors while time remains, and cancellation of
 stragglers. Every instance ends with a status; partial results are normal; nothing a provider does raises here.
+
+Between requests it keeps a ``State`` (``state.py``: cache, single-flight, rate limits; in the process or in Redis)
+and a circuit breaker per instance (``circuit.py``). Cache hits need no task and no provider: one cache read for
+all of a request's instances, then merge.
 """
 
 from __future__ import annotations
@@ -8,22 +12,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal
 
 import stamina
 
-from positron.cache import AnswerCache, cache_key, config_fingerprint
-from positron.config import EngineConfig
-from positron.errors import InvalidInput, ProviderError, ProviderRateLimited, ProviderTimeout, UnknownProvider
+from positron.cache import AnswerCache, cache_key, config_fingerprint, ttl_for
+from positron.circuit import Circuit, CircuitOpen
+from positron.config import CircuitConfig, EngineConfig
+from positron.errors import (
+    InvalidInput,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    UnknownProvider,
+    UnsupportedInput,
+)
 from positron.merge import Merged, Sourced, merge
 from positron.provider import Provider
 from positron.query import Answer, Lookup, Query
-from positron.ratelimit import RateLimiter
+from positron.ratelimit import Limiter
+from positron.state import State, memory_state
 
 log = logging.getLogger(__name__)
+
+# Errors that say nothing about the source's health: they do not count towards opening its circuit.
+NOT_FAILURES = (ProviderRateLimited, UnsupportedInput)
+Outcome = tuple["ProviderStatus", list[Answer[Any]]]
 
 Status = Literal["ok", "no_data", "error", "timeout", "rate_limited", "skipped"]
 
@@ -57,8 +75,9 @@ class Instance:
 
     provider: Provider[Any]
     fingerprint: str
-    limiter: RateLimiter
+    limiter: Limiter
     slots: asyncio.Semaphore
+    circuit: Circuit
     healthy: bool = True
     calls: int = field(default=0)
 
@@ -72,22 +91,50 @@ def _is_transient(exc: Exception) -> bool:
 
 
 class Engine:
+    """``state`` holds the cache, single-flight and rate limits (in-memory by default, or Redis-backed);
+    ``cache`` alone is the older way to give an in-memory cache."""
+
     def __init__(
-        self, providers: Sequence[Provider[Any]], config: EngineConfig, cache: AnswerCache | None = None
+        self,
+        providers: Sequence[Provider[Any]],
+        config: EngineConfig,
+        cache: AnswerCache | None = None,
+        *,
+        state: State | None = None,
+        circuit: CircuitConfig | None = None,
     ) -> None:
         self.config = config
-        self.cache = cache
+        self.state = state if state is not None else memory_state(0)
+        if state is None:
+            self.state.cache = cache
+        self.cache = self.state.cache
+        self.metrics = self.state.metrics
+        breaker = circuit or CircuitConfig(failures=0)
         self.instances: dict[str, Instance] = {
             p.name: Instance(
                 p,
                 config_fingerprint(p.config),
-                RateLimiter(p.config.rate_limits),
+                self.state.limiter(p.name, p.config.rate_limits),
                 asyncio.Semaphore(p.config.max_concurrency),
+                Circuit(breaker.failures, breaker.cooldown_s, self._circuit_observer(p.name)),
             )
             for p in providers
             if p.config.enabled
         }
         self._stragglers: set[asyncio.Task[Any]] = set()
+        self._serving: dict[str, list[Instance]] = {}
+
+    def _circuit_observer(self, name: str) -> Callable[[str], None]:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.circuit_state(name, "closed")
+
+        def changed(state: str) -> None:
+            if metrics is not None:
+                metrics.circuit_state(name, state)
+            log.warning("provider %s: circuit %s", name, state.replace("_", "-"))
+
+        return changed
 
     async def start(self) -> None:
         """Open every instance; one that fails to open stays configured but is reported unhealthy."""
@@ -104,9 +151,16 @@ class Engine:
                 await inst.provider.aclose()
             except Exception as exc:
                 log.warning("provider %s failed to close: %s", inst.name, _safe(exc))
+        await self.state.close()
 
     def answering(self, query: Query[Any]) -> list[Instance]:
-        return [i for i in self.instances.values() if query.name in i.provider.serves()]
+        """The instances answering ``query`` (computed once per query: instances do not change while running)."""
+        serving = self._serving.get(query.name)
+        if serving is None:
+            serving = self._serving[query.name] = [
+                i for i in self.instances.values() if query.name in i.provider.serves()
+            ]
+        return list(serving)
 
     def lookup(self, query: Query[Any], raw_value: str, at: datetime | None) -> Lookup:
         if at is not None and not query.accepts_at:
@@ -140,24 +194,22 @@ class Engine:
         started = time.monotonic()
         lookup = self.lookup(query, raw_value, at)
         selected = self._select(query, providers)
-        deadline = started + self.config.deadline_s
-        tasks = {
-            asyncio.create_task(self._call(inst, lookup, deadline, no_cache, (skip or {}).get(inst.name))): inst
-            for inst in selected
-        }
-        done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic())) if tasks else ((), ())
-        results: list[tuple[ProviderStatus, list[Answer[Any]]]] = []
-        for task, inst in tasks.items():
-            if task in done:
-                results.append(task.result())
+        outcomes: list[Outcome | None] = [None] * len(selected)
+        asking: list[tuple[int, Instance, str]] = []
+        for i, inst in enumerate(selected):
+            reason = (skip.get(inst.name) if skip else None) or inst.provider.skip_reason(lookup)
+            if reason is not None:
+                outcomes[i] = (_status(inst, "skipped", error=reason, error_code="skipped"), [])
             else:
-                task.cancel()
-                self._stragglers.add(task)
-                task.add_done_callback(self._stragglers.discard)
-                elapsed = (time.monotonic() - started) * 1000
-                status = ProviderStatus(inst.name, inst.provider.type_name, "timeout", round(elapsed, 1))
-                status.error, status.error_code = "request deadline reached", "deadline"
-                results.append((status, []))
+                asking.append((i, inst, cache_key(lookup, inst.name, inst.fingerprint)))
+        if asking and self.cache is not None and not no_cache:
+            asking = await self._from_cache(lookup, asking, outcomes, started)
+        if asking:
+            await self._call_all(lookup, asking, outcomes, started, no_cache)
+        results = [o for o in outcomes if o is not None]
+        if self.metrics is not None:
+            for st, _ in results:
+                self.metrics.outcome(st.name, query.name, st.status)
         items = [
             Sourced(st.name, st.type, self.instances[st.name].provider.config.weight_for(query), a)
             for st, answers in results
@@ -167,27 +219,69 @@ class Engine:
         took = round((time.monotonic() - started) * 1000, 1)
         return QueryResult(query, lookup.value, lookup.at, merged, [st for st, _ in results], took)
 
-    async def _call(
-        self, inst: Instance, lookup: Lookup, deadline: float, no_cache: bool, skip_reason: str | None
-    ) -> tuple[ProviderStatus, list[Answer[Any]]]:
-        started = time.monotonic()
-        status = ProviderStatus(inst.name, inst.provider.type_name, "ok")
-        answers: list[Answer[Any]] = []
-        reason = skip_reason or inst.provider.skip_reason(lookup)
-        if reason is not None:
-            status.status, status.error, status.error_code = "skipped", reason, "skipped"
-            return status, answers
-        key = cache_key(lookup, inst.name, inst.fingerprint)
+    async def _from_cache(
+        self, lookup: Lookup, asking: list[tuple[int, Instance, str]], outcomes: list[Outcome | None], started: float
+    ) -> list[tuple[int, Instance, str]]:
+        """Fill ``outcomes`` from the cache (one round trip for all instances); returns the misses."""
+        assert self.cache is not None
+        entries = await self.cache.get_many(lookup.query, [key for _, _, key in asking])
+        now, elapsed = time.time(), round((time.monotonic() - started) * 1000, 1)
+        misses = []
+        for (i, inst, key), entry in zip(asking, entries, strict=True):
+            if self.metrics is not None:
+                self.metrics.cache_result(inst.name, entry is not None)
+            if entry is None:
+                misses.append((i, inst, key))
+                continue
+            status = _status(inst, "ok" if entry.answers else "no_data", elapsed_ms=elapsed, cached=True)
+            status.age_s = round(max(0.0, now - entry.stored_at), 3)
+            outcomes[i] = (status, entry.answers)
+        return misses
+
+    async def _call_all(
+        self,
+        lookup: Lookup,
+        asking: list[tuple[int, Instance, str]],
+        outcomes: list[Outcome | None],
+        started: float,
+        no_cache: bool,
+    ) -> None:
+        """One task per instance, all at once, under the request's deadline; stragglers are cancelled."""
+        deadline = started + self.config.deadline_s
+        tasks = {
+            asyncio.create_task(self._call(inst, lookup, key, deadline, no_cache)): (i, inst) for i, inst, key in asking
+        }
         try:
-            cached = None if (no_cache or self.cache is None) else await self.cache.get(key)
-            if cached is not None:
-                answers, status.cached = cached.answers, True
-                status.age_s = round(max(0.0, time.time() - cached.stored_at), 3)
+            done, _ = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+        except asyncio.CancelledError:  # the request itself was cancelled (client gone): stop its calls
+            for task in tasks:
+                task.cancel()
+            raise
+        for task, (i, inst) in tasks.items():
+            if task in done:
+                outcomes[i] = task.result()
+                continue
+            task.cancel()
+            self._stragglers.add(task)
+            task.add_done_callback(self._stragglers.discard)
+            elapsed = round((time.monotonic() - started) * 1000, 1)
+            status = _status(inst, "timeout", elapsed_ms=elapsed, error="request deadline reached")
+            status.error_code = "deadline"
+            outcomes[i] = (status, [])
+
+    async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Outcome:
+        started = time.monotonic()
+        status = _status(inst, "ok")
+        answers: list[Answer[Any]] = []
+        try:
+            blocked = inst.circuit.blocked()
+            if blocked is not None:
+                raise CircuitOpen(blocked)
+            if no_cache:
+                answers = await self._fresh(inst, lookup, key, deadline)
             else:
-                answers = await self._ask(inst, lookup, deadline)
-                if self.cache is not None:
-                    ttl = lookup.query.cache_ttl_s if answers else lookup.query.no_data_ttl_s
-                    await self.cache.set(key, answers, ttl)
+                fresh = partial(self._fresh, inst, lookup, key, deadline)
+                answers = await self.state.flights.run(key, lookup.query, inst.name, fresh, deadline)
             status.status = "ok" if answers else "no_data"
         except ProviderError as exc:
             status.status, status.error, status.error_code = exc.status, exc.message, exc.code  # type: ignore[assignment]
@@ -196,20 +290,35 @@ class Engine:
             answers = []
         except Exception as exc:  # a provider bug must not become a 500 or hide the other answers
             log.error("provider %s raised %s", inst.name, type(exc).__name__)
-            status.status, status.error, status.error_code = (
-                "error",
-                "provider failed unexpectedly",
-                "internal",
-            )
+            status.status, status.error, status.error_code = "error", "provider failed unexpectedly", "internal"
             answers = []
         status.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
         return status, answers
 
+    async def _fresh(self, inst: Instance, lookup: Lookup, key: str, deadline: float) -> list[Answer[Any]]:
+        """Ask the provider (circuit, limits, retries) and cache what it answered."""
+        inst.circuit.check()
+        try:
+            answers = await self._ask(inst, lookup, deadline)
+        except NOT_FAILURES:
+            inst.circuit.release()
+            raise
+        except asyncio.CancelledError:  # the deadline passed (a failure), or the caller went away
+            inst.circuit.failure() if time.monotonic() >= deadline - 0.05 else inst.circuit.release()
+            raise
+        except Exception:
+            inst.circuit.failure()
+            raise
+        inst.circuit.success()
+        if self.cache is not None:
+            ttl = ttl_for(lookup.query, inst.provider.config, bool(answers))
+            await self.cache.set(lookup.query, key, answers, ttl)
+        return answers
+
     async def _ask(self, inst: Instance, lookup: Lookup, deadline: float) -> list[Answer[Any]]:
         """One attempt; on a transient error, more attempts with backoff while the deadline allows."""
-        timeout_s = inst.provider.config.timeout_s
         try:
-            return await self._attempt(inst, lookup, min(deadline, time.monotonic() + timeout_s))
+            return await self._attempt(inst, lookup, deadline)
         except ProviderError as exc:
             if not exc.transient or self.config.retries == 0:
                 raise
@@ -223,13 +332,18 @@ class Engine:
         async for attempt in retrying:
             with attempt:
                 await asyncio.sleep(self.config.retry_backoff_s if attempt.num == 1 else 0)
-                return await self._attempt(inst, lookup, min(deadline, time.monotonic() + timeout_s))
+                return await self._attempt(inst, lookup, deadline)
         raise AssertionError("unreachable: stamina raises after the last attempt")
 
-    async def _attempt(self, inst: Instance, lookup: Lookup, until: float) -> list[Answer[Any]]:
+    async def _attempt(self, inst: Instance, lookup: Lookup, deadline: float) -> list[Answer[Any]]:
+        """A token (waiting only if the wait fits before the deadline), then one call under the timeout."""
+        waited = await inst.limiter.acquire(budget_s=deadline - time.monotonic())
+        if waited and self.metrics is not None:
+            self.metrics.waited(inst.name, waited)
+        started = time.monotonic()
+        until = min(deadline, started + inst.provider.config.timeout_s)
         try:
-            await inst.limiter.acquire(budget_s=until - time.monotonic())
-            async with asyncio.timeout(max(0.0, until - time.monotonic())):
+            async with asyncio.timeout(max(0.0, until - started)):
                 async with inst.slots:
                     inst.calls += 1
                     return await inst.provider.ask(lookup)
@@ -237,8 +351,15 @@ class Engine:
             raise ProviderTimeout(f"no answer within {inst.provider.config.timeout_s:g} s") from None
         except ProviderRateLimited as exc:
             if exc.retry_after:
-                inst.limiter.pause(exc.retry_after)
+                await inst.limiter.pause(exc.retry_after)
             raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.call(inst.name, lookup.query.name, time.monotonic() - started)
+
+
+def _status(inst: Instance, status: Status, **fields: Any) -> ProviderStatus:
+    return ProviderStatus(inst.name, inst.provider.type_name, status, **fields)
 
 
 def _safe(exc: BaseException) -> str:

@@ -79,30 +79,24 @@ def _combine(scores: Iterable[float]) -> float:
     return round(1.0 - remaining, 6)
 
 
-def _sources(items: Iterable[Sourced], ref: datetime, half_life_s: float) -> list[Source]:
+def _sources(query: Query[Any], items: Iterable[Sourced], ref: datetime) -> list[Source]:
     """Best answer per provider, as Sources ordered by score (then provider name)."""
-    best: dict[str, Source] = {}
+    best: dict[str, tuple[tuple[float, str, float, str, str, str], Source]] = {}
     for item in items:
         a = item.answer
-        src = Source(
-            item.provider,
-            item.provider_type,
-            a.value,
-            a.confidence,
-            round(_score(item, ref, half_life_s), 6),
-            a.observed_at,
-            a.source_ref,
-        )
+        score = round(_score(item, ref, query.half_life_s), 6)
+        src = Source(item.provider, item.provider_type, a.value, a.confidence, score, a.observed_at, a.source_ref)
+        order = _source_order(src, query.key(a.value))
         current = best.get(item.provider)
-        if current is None or _source_order(src) < _source_order(current):
-            best[item.provider] = src
-    return sorted(best.values(), key=_source_order)
+        if current is None or order < current[0]:
+            best[item.provider] = (order, src)
+    return [src for _, src in sorted(best.values(), key=lambda pair: pair[0])]
 
 
-def _source_order(s: Source) -> tuple[float, str, float, str, str, str]:
+def _source_order(s: Source, value_key: str) -> tuple[float, str, float, str, str, str]:
     """A total order, so that which answer represents a provider never depends on arrival order."""
     observed = s.observed_at.isoformat() if s.observed_at else ""
-    return (-s.score, s.provider, -s.confidence, observed, repr(s.value), s.source_ref or "")
+    return (-s.score, s.provider, -s.confidence, observed, value_key, s.source_ref or "")
 
 
 def _group(query: Query[Any], items: Sequence[Sourced]) -> dict[str, list[Sourced]]:
@@ -146,7 +140,7 @@ def _fill_record(values: list[Any]) -> Any:
 def _ranked(query: Query[Any], items: Sequence[Sourced], ref: datetime) -> list[Ranked]:
     ranked = []
     for key, members in _group(query, items).items():
-        sources = _sources(members, ref, query.half_life_s)
+        sources = _sources(query, members, ref)
         value = _representative(query, key, sources)
         ranked.append((key, Ranked(value, _combine(s.score for s in sources), tuple(sources))))
     ranked.sort(key=lambda kr: (-kr[1].confidence, -sum(s.score for s in kr[1].sources), kr[0]))
@@ -162,7 +156,7 @@ def merge_ranked(query: Query[Any], items: Sequence[Sourced], ref: datetime, mar
 
 
 def merge_union(query: Query[Any], items: Sequence[Sourced], ref: datetime, margin: float) -> Merged:
-    sources = _sources(items, ref, query.half_life_s)
+    sources = _sources(query, items, ref)
     if not sources:
         return Merged(None)
     seen: dict[str, Any] = {}
@@ -177,20 +171,22 @@ def merge_union(query: Query[Any], items: Sequence[Sourced], ref: datetime, marg
     return Merged(answer, (answer,), False, {"members": {seen[k]: sorted(v) for k, v in sorted(members.items())}})
 
 
+MALICIOUS_AT = 0.4
+SUSPICIOUS_AT = 0.2
 _SEVERITY = {Verdict.MALICIOUS: 3, Verdict.SUSPICIOUS: 2, Verdict.HARMLESS: 1, Verdict.UNKNOWN: 0}
 
 
 def merge_verdict(query: Query[Any], items: Sequence[Sourced], ref: datetime, margin: float) -> Merged:
-    """One verdict: malicious when the sources calling it malicious add up to ≥ 0.5, suspicious when bad
-    opinions add up to ≥ 0.25, harmless when any source clears it, else unknown."""
-    sources = _sources(items, ref, query.half_life_s)
+    """One verdict: malicious when the sources calling it malicious add up to ≥ 0.4, suspicious when bad
+    opinions add up to ≥ 0.2, harmless when any source clears it, else unknown."""
+    sources = _sources(query, items, ref)
     if not sources:
         return Merged(None)
     support = {v: _combine(s.score for s in sources if s.value.verdict is v) for v in Verdict}
     bad = _combine(s.score for s in sources if _SEVERITY[s.value.verdict] >= 2)
-    if support[Verdict.MALICIOUS] >= 0.5:
+    if support[Verdict.MALICIOUS] >= MALICIOUS_AT:
         verdict = Verdict.MALICIOUS
-    elif bad >= 0.25:
+    elif bad >= SUSPICIOUS_AT:
         verdict = Verdict.SUSPICIOUS
     elif support[Verdict.HARMLESS] > 0:
         verdict = Verdict.HARMLESS

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from positron.egress import Tlp, parse_tlp
 from positron.query import Answer, Lookup, Query
 
 T = TypeVar("T")
@@ -52,7 +53,13 @@ class ProviderConfig(BaseModel):
         default="internal",
         description="external: a third-party service; internal values are never sent to it",
     )
+    max_tlp: Annotated[Tlp | None, BeforeValidator(parse_tlp)] = Field(
+        default=None, description="Most sensitive TLP it may receive (default: red if internal, amber if external)"
+    )
+    allow_internal: bool = Field(default=False, description="external only: send internal values to it anyway")
     rate_limits: list[RateLimit] = Field(default_factory=list, description="Token buckets, e.g. 4 per 60 s")
+    cache_ttl_s: float | None = Field(default=None, ge=0, description="Cache answers this long (default: per query)")
+    no_data_ttl_s: float | None = Field(default=None, ge=0, description="Cache 'found nothing' this long")
 
     def weight_for(self, query: Query[Any]) -> float:
         return self.weights.get(query.name, self.weight)

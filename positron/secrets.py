@@ -7,12 +7,15 @@ A resolved secret is a ``SecretStr``: it prints as ``**********``, serializes as
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, SecretStr
+from pydantic import BaseModel, BeforeValidator, SecretStr
 
-PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "password", "xxx", "todo", "placeholder"})
+PLACEHOLDERS = frozenset(
+    {"changeme", "change-me", "change_me", "replace-me", "secret", "password", "xxx", "todo", "placeholder", "dummy"}
+)
 
 
 def resolve_secret(raw: Any) -> Any:
@@ -37,3 +40,18 @@ Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]
 
 def is_placeholder(secret: SecretStr) -> bool:
     return secret.get_secret_value().strip().casefold() in PLACEHOLDERS
+
+
+def secret_fields(value: Any, where: str = "") -> Iterator[tuple[str, SecretStr]]:
+    """Every SecretStr inside a settings object, with its dotted key (``providers.vt.api_key``)."""
+    if isinstance(value, SecretStr):
+        yield where, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from secret_fields(getattr(value, name), f"{where}.{name}" if where else name)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from secret_fields(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from secret_fields(item, f"{where}.{i}")

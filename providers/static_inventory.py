@@ -172,9 +172,12 @@ class StaticInventory(Provider[StaticInventoryConfig]):
         return [self._answer(mac, r, "hosts") for r in rows if (mac := _canon(normalize_mac, r.get("mac", "")))]
 
     async def _user(self, username: str) -> Row | None:
+        """By username, then email; a UPN (``jdoe@corp.example``) that is no one's email finds ``jdoe``."""
         await self._rows("users")
         table = self._tables["users"]
-        found = table.index("username", str.casefold).get(username) or table.index("email", str.casefold).get(username)
+        by_name, by_email = table.index("username", str.casefold), table.index("email", str.casefold)
+        account = username.split("@", 1)[0]
+        found = by_name.get(username) or by_email.get(username) or by_name.get(account)
         return found[0] if found else None
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from positron.errors import UnknownQuery
 from positron.queries.identity import USER_GROUPS, USER_INFO, USER_MANAGER
@@ -30,8 +31,16 @@ CATALOG: dict[str, Query[Any]] = {
 
 
 def canonical_name(raw: str) -> str:
-    """``ip_to_hostname``, ``IP_TO_HOSTNAME/`` and `` Ip-To-Hostname`` all name IP_TO_HOSTNAME."""
-    return raw.strip().strip("/").upper().replace("-", "_")
+    """``ip_to_hostname``, ``IP_TO_HOSTNAME/``, `` Ip-To-Hostname`` and ``%49P_TO_HOSTNAME`` all name
+    IP_TO_HOSTNAME. URL encoding is undone repeatedly (``%2549`` is ``%49`` is ``I``), so no spelling of a name
+    can reach a query under a name the access policy does not see."""
+    name = raw
+    for _ in range(3):
+        decoded = unquote(name)
+        if decoded == name:
+            break
+        name = decoded
+    return name.strip().strip("/").upper().replace("-", "_")
 
 
 def get_query(raw_name: str) -> Query[Any]:

@@ -6,6 +6,12 @@ from positron.inputs import InputKind
 from positron.queries.models import Reputation
 from positron.query import MergeStrategy, Query, Sensitivity
 
+
+def reputation_key(value: Reputation) -> str:
+    """What makes two reputations the same answer (cheap: merging compares many)."""
+    return f"{value.verdict}|{value.malicious}|{value.suspicious}|{value.total}|{value.label}|{value.link}"
+
+
 HASH_REPUTATION: Query[Reputation] = Query(
     name="HASH_REPUTATION",
     description="Verdict on a file hash (MD5, SHA-1 or SHA-256) from threat-intelligence sources.",
@@ -14,6 +20,8 @@ HASH_REPUTATION: Query[Reputation] = Query(
     merge=MergeStrategy.VERDICT,
     cache_ttl_s=3600,
     sensitivity=Sensitivity.INDICATOR,
+    key=reputation_key,
+    half_life_s=365 * 86_400,  # a file's verdict ages slowly
 )
 
 IP_REPUTATION: Query[Reputation] = Query(
@@ -24,6 +32,8 @@ IP_REPUTATION: Query[Reputation] = Query(
     merge=MergeStrategy.VERDICT,
     cache_ttl_s=1800,
     sensitivity=Sensitivity.INDICATOR,
+    key=reputation_key,
+    half_life_s=30 * 86_400,  # addresses change hands
 )
 
 DOMAIN_REPUTATION: Query[Reputation] = Query(
@@ -34,4 +44,6 @@ DOMAIN_REPUTATION: Query[Reputation] = Query(
     merge=MergeStrategy.VERDICT,
     cache_ttl_s=1800,
     sensitivity=Sensitivity.INDICATOR,
+    key=reputation_key,
+    half_life_s=90 * 86_400,
 )

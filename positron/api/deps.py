@@ -11,7 +11,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from positron.api.middleware import request_id
 from positron.broker import Broker, Principal
+from positron.errors import AuthenticationFailed
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
 
@@ -25,9 +27,16 @@ CurrentBroker = Annotated[Broker, Depends(get_broker)]
 
 
 async def get_principal(
-    broker: CurrentBroker, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    broker: CurrentBroker,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return broker.authenticate(credentials.credentials if credentials else None)
+    try:
+        return broker.authenticate(credentials.credentials if credentials else None)
+    except AuthenticationFailed:  # audited (never the token); the caller learns only "invalid"
+        record = {"request_id": request_id(request.scope), "path": request.url.path, "decision": "unauthenticated"}
+        broker.guard.audit.write("auth", {**record, "status": 401})
+        raise
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from positron.api import middleware
 from positron.errors import AuthenticationFailed, QueryError
 
 log = logging.getLogger("positron.api")
@@ -43,12 +44,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # FastAPI's "error parsing the body": bytes that are not UTF-8 (bad JSON is a 422)
+        return error_response(422, "invalid_request", "the request body is not valid JSON (UTF-8 expected)")
     code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    return error_response(exc.status_code, code, str(exc.detail), **(exc.headers or {}))  # e.g. 405's Allow
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = request.headers.get("x-request-id", "-")
+    request_id = middleware.request_id(request.scope)  # the one the client got in X-Request-ID
     log.error("unhandled %s on %s %s (request %s)", type(exc).__name__, request.method, request.url.path, request_id)
     return error_response(500, "internal_error", f"internal error (request id {request_id})")
 

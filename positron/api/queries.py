@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.models import Example
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from positron.api.deps import CurrentBroker, CurrentPrincipal
+from positron.api.middleware import request_id
 from positron.api.schemas import (
+    EXAMPLES,
     ErrorResponse,
     QueryInfo,
     QueryRequestBase,
@@ -22,7 +25,9 @@ from positron.api.schemas import (
     response_model,
     result_body,
 )
-from positron.broker import Broker
+from positron.broker import Broker, Principal
+from positron.errors import PermissionDenied
+from positron.guard import mask_body
 from positron.inputs import EXPECTED
 from positron.queries import CATALOG, get_query
 from positron.query import Query
@@ -30,30 +35,42 @@ from positron.query import Query
 router = APIRouter(prefix="/v1/queries", tags=["queries"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+    403: {"model": ErrorResponse, "description": "The access policy does not let this key run the query"},
     404: {"model": ErrorResponse, "description": "Unknown query"},
     422: {"model": ErrorResponse, "description": "Invalid input; the message says what was expected"},
 }
 REQUEST_MODELS = {name: request_model(q) for name, q in CATALOG.items()}
 
 
-async def run_query(broker: Broker, query: Query[Any], body: QueryRequestBase) -> JSONResponse:
-    result = await broker.engine.run(
+async def run_query(
+    request: Request, broker: Broker, principal: Principal, query: Query[Any], body: QueryRequestBase
+) -> JSONResponse:
+    """Through the guard: the ACL before any provider call or cache read, egress/TLP skips, masking, audit."""
+    guarded = await broker.guard.run(
+        principal,
         query,
         body.value,
         getattr(body, "at", None),
         providers=body.providers,
         no_cache=body.no_cache,
+        tlp=body.tlp,
+        request_id=request_id(request.scope),
     )
-    return JSONResponse(result_body(result))
+    return JSONResponse(mask_body(result_body(guarded.result), guarded.masked))
 
 
 def _endpoint(query: Query[Any]) -> Callable[..., Awaitable[JSONResponse]]:
     model = REQUEST_MODELS[query.name]
 
-    async def endpoint(body: QueryRequestBase, broker: CurrentBroker, principal: CurrentPrincipal) -> JSONResponse:
-        return await run_query(broker, query, body)
+    async def endpoint(
+        body: QueryRequestBase, request: Request, broker: CurrentBroker, principal: CurrentPrincipal
+    ) -> JSONResponse:
+        return await run_query(request, broker, principal, query, body)
 
-    endpoint.__annotations__["body"] = model  # this query's own request model, for validation and OpenAPI
+    # this query's own request model, for validation and OpenAPI; the example is what Swagger UI's "Try it out"
+    # starts from (without it, the generated sample names a provider "string" and fails)
+    example = Example(summary="the value alone", value={"value": EXAMPLES[query.input.value]})
+    endpoint.__annotations__["body"] = Annotated[model, Body(openapi_examples={"minimal": example})]
     endpoint.__name__ = query.name.lower()
     return endpoint
 
@@ -72,7 +89,7 @@ for _query in CATALOG.values():
     )
 
 
-def _info(broker: Broker, query: Query[Any]) -> QueryInfo:
+def _info(broker: Broker, principal: Principal, query: Query[Any]) -> QueryInfo:
     return QueryInfo(
         name=query.name,
         description=query.description,
@@ -82,19 +99,22 @@ def _info(broker: Broker, query: Query[Any]) -> QueryInfo:
         merge=query.merge.value,
         cache_ttl_s=query.cache_ttl_s,
         sensitivity=query.sensitivity.value,
-        providers=[i.name for i in broker.engine.answering(query)],
+        providers=[i.name for i in broker.engine.answering(query) if broker.guard.usable(principal, i.name)],
         output_schema=TypeAdapter(query.output).json_schema(),
     )
 
 
-@router.get("", summary="The queries you may run", operation_id="list_queries")
+@router.get("", summary="The queries you may run", operation_id="list_queries", responses={401: ERRORS[401]})
 async def list_queries(broker: CurrentBroker, principal: CurrentPrincipal) -> list[QueryInfo]:
-    return [_info(broker, q) for q in CATALOG.values()]
+    return [_info(broker, principal, q) for q in CATALOG.values() if broker.guard.authorize_query(principal, q.name)]
 
 
 @router.get("/{name:path}", summary="One query's description", operation_id="get_query", responses=ERRORS)
 async def describe_query(name: str, broker: CurrentBroker, principal: CurrentPrincipal) -> QueryInfo:
-    return _info(broker, get_query(name))
+    query = get_query(name)
+    if not broker.guard.authorize_query(principal, query.name):
+        raise PermissionDenied(f"you may not run {query.name}")
+    return _info(broker, principal, query)
 
 
 @router.post("/{name:path}", include_in_schema=False)
@@ -110,4 +130,4 @@ async def run_by_variant_name(
         raise RequestValidationError([{"loc": ("body",), "msg": "the body is not valid JSON"}]) from None
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
-    return await run_query(broker, query, body)
+    return await run_query(request, broker, principal, query, body)

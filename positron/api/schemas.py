@@ -4,10 +4,11 @@ Swagger UI) shows each query's own input and output."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
+from positron.egress import Tlp, parse_tlp
 from positron.engine import ProviderStatus, QueryResult
 from positron.inputs import EXPECTED, MAX_VALUE_LENGTH
 from positron.merge import Ranked, Source
@@ -36,6 +37,16 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+TlpField = Annotated[
+    Tlp | None,
+    BeforeValidator(parse_tlp),
+    Field(
+        description="Traffic Light Protocol level of the value (also TLP:AMBER, white, Cortex's 0-3): instances "
+        "whose max_tlp is lower are skipped. Default: the server's security.default_tlp",
+    ),
+]
+
+
 class QueryRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -44,6 +55,7 @@ class QueryRequestBase(BaseModel):
         default=None, max_length=64, description="Ask only these provider instances (default: all that answer)"
     )
     no_cache: bool = Field(default=False, description="Ask providers afresh instead of using cached answers")
+    tlp: TlpField = None
 
     @model_validator(mode="before")
     @classmethod
@@ -106,6 +118,12 @@ class QueryInfo(BaseModel):
     output_schema: dict[str, Any]
 
 
+class QuotaOut(BaseModel):
+    requests: int = Field(description="Calls allowed per period")
+    per_s: float = Field(description="The period, in seconds")
+    remaining: int = Field(description="Calls left now (shared by every replica when Redis is configured)")
+
+
 class ProviderInfo(BaseModel):
     name: str
     type: str
@@ -113,8 +131,14 @@ class ProviderInfo(BaseModel):
     healthy: bool
     health: str
     egress: str
+    max_tlp: str
     weight: float
     timeout_s: float
+    quota: list[QuotaOut] = Field(default_factory=list, description="Each rate-limit bucket and what is left")
+    paused_s: float = Field(default=0.0, description="Seconds left of a pause after an upstream 429")
+    circuit: Literal["closed", "open", "half_open"] = Field(
+        default="closed", description="open: skipped after consecutive failures until the cool-down ends"
+    )
 
 
 def _camel(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -9,7 +10,8 @@ from fastapi.responses import JSONResponse
 
 from positron import __version__
 from positron.api.deps import CurrentBroker, CurrentPrincipal
-from positron.api.schemas import ProviderInfo
+from positron.api.schemas import ErrorResponse, ProviderInfo, QuotaOut
+from positron.egress import default_max_tlp
 
 router = APIRouter()
 
@@ -19,7 +21,12 @@ async def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/ready", tags=["system"], summary="Readiness: config loaded and at least one provider usable")
+@router.get(
+    "/ready",
+    tags=["system"],
+    summary="Readiness: config loaded and at least one provider usable",
+    responses={503: {"description": "No provider is usable"}},
+)
 async def ready(broker: CurrentBroker) -> JSONResponse:
     report = await broker.health()
     usable = sorted(name for name, h in report.items() if h.ok)
@@ -27,9 +34,16 @@ async def ready(broker: CurrentBroker) -> JSONResponse:
     return JSONResponse(body, status_code=200 if usable else 503)
 
 
-@router.get("/v1/providers", tags=["providers"], summary="Configured provider instances and their health")
+@router.get(
+    "/v1/providers",
+    tags=["providers"],
+    summary="The provider instances your key may use, and their health",
+    responses={401: {"model": ErrorResponse, "description": "Missing or invalid API key"}},
+)
 async def providers(broker: CurrentBroker, principal: CurrentPrincipal) -> list[ProviderInfo]:
     report = await broker.health()
+    instances = broker.engine.instances
+    quotas = dict(zip(instances, await asyncio.gather(*(i.limiter.report() for i in instances.values())), strict=True))
     return [
         ProviderInfo(
             name=name,
@@ -38,8 +52,13 @@ async def providers(broker: CurrentBroker, principal: CurrentPrincipal) -> list[
             healthy=report[name].ok,
             health=report[name].detail,
             egress=inst.provider.config.egress,
+            max_tlp=inst.provider.config.max_tlp or default_max_tlp(inst.provider.config.egress),
             weight=inst.provider.config.weight,
             timeout_s=inst.provider.config.timeout_s,
+            quota=[QuotaOut(requests=q.requests, per_s=q.per_s, remaining=q.remaining) for q in quotas[name].buckets],
+            paused_s=quotas[name].paused_s,
+            circuit=inst.circuit.state,
         )
-        for name, inst in broker.engine.instances.items()
+        for name, inst in instances.items()
+        if broker.guard.usable(principal, name)  # only the instances this key's queries may reach
     ]

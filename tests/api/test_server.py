@@ -18,7 +18,7 @@ def test_configured_server_answers_over_http(tmp_path: Path) -> None:
     config.write_text(
         yaml.safe_dump(
             {
-                "api_keys": [{"principal": "alice", "key": {"env": "TEST_POSITRON_KEY"}}],
+                "api_keys": [{"principal": "alice", "key": {"env": "TEST_POSITRON_KEY"}, "groups": ["admins"]}],
                 "providers": {"assets": {"type": "static_inventory", "hosts": str(DATA / "hosts.csv")}},
             }
         )

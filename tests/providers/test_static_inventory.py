@@ -109,6 +109,7 @@ async def test_users_by_name_or_email(inventory: StaticInventory) -> None:
     assert await ask(inventory, USER_GROUPS, "jdoe") == [["SOC", "VPN Users"]]
     assert await ask(inventory, USER_GROUPS, "asmith") == []
     assert await ask(inventory, USER_INFO, "nobody") == []
+    assert (await ask(inventory, USER_INFO, "jdoe@corp.example"))[0].username == "jdoe"  # a UPN
 
 
 async def test_indicators(inventory: StaticInventory) -> None:

@@ -25,7 +25,8 @@ def registry() -> Registry:
 
 
 def broker(providers: dict[str, dict[str, Any]], **extra: Any) -> Broker:
-    config = {"api_keys": [{"principal": "alice", "key": KEY}], "providers": providers, **extra}
+    # alice is an admin: the default policy (acl/policy.csv) lets admins run everything on every instance
+    config = {"api_keys": [{"principal": "alice", "key": KEY, "groups": ["admins"]}], "providers": providers, **extra}
     return Broker(parse_settings(config, registry()), registry())
 
 

@@ -7,10 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -39,6 +41,15 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) 
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
+def _drain(pipe: IO[bytes]) -> tuple[threading.Thread, list[bytes]]:
+    """Read a child's pipe to its end in a thread: a server whose output fills a pipe nobody reads (64 KiB: a few
+    hundred audit lines) blocks on its next write, and every request after that hangs."""
+    sink: list[bytes] = []
+    thread = threading.Thread(target=lambda: sink.append(pipe.read()), name="drain", daemon=True)
+    thread.start()
+    return thread, sink
+
+
 @contextmanager
 def positron_server(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``positron serve ARGS --port P`` on 127.0.0.1; yields (base_url, process) and stops it."""
@@ -50,8 +61,10 @@ def positron_server(*args: str, env: dict[str, str] | None = None) -> Iterator[t
         env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
+    drains: list[tuple[threading.Thread, list[bytes]]] = []
     try:
         wait_http(f"{base}/health", proc)
+        drains = [_drain(pipe) for pipe in (proc.stdout, proc.stderr) if pipe]
         yield base, proc
     finally:
         proc.send_signal(signal.SIGINT)
@@ -60,8 +73,12 @@ def positron_server(*args: str, env: dict[str, str] | None = None) -> Iterator[t
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        for thread, _ in drains:
+            thread.join(timeout=5)
         # what the server printed, for tests to read after it stopped
-        proc.captured_stdout = proc.stdout.read().decode() if proc.stdout else ""  # type: ignore[attr-defined]
+        printed = b"".join(drains[0][1]) if drains else b""
+        printed += proc.stdout.read() if proc.stdout else b""
+        proc.captured_stdout = printed.decode()  # type: ignore[attr-defined]
         for pipe in (proc.stdout, proc.stderr):
             if pipe:
                 pipe.close()

@@ -1,0 +1,299 @@
+"""The asyncio client: the same API as ``Positron``, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from contextlib import aclosing
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from positron_client import _core
+from positron_client._exceptions import ConnectionFailed, RequestTimeout, TransportError, UnexpectedResponse
+from positron_client._models import (
+    OnCall,
+    Person,
+    ProviderInfo,
+    QueryInfo,
+    QueryResult,
+    Reputation,
+    UserInfo,
+    parse_oncall,
+    parse_person,
+    parse_provider_info,
+    parse_query_info,
+    parse_reputation,
+    parse_result,
+    parse_str,
+    parse_str_list,
+    parse_user_info,
+)
+from positron_client._queries import canonical_name, value_parser
+from positron_client._workflows import (
+    BATCH_PATH,
+    ENRICH_PATH,
+    BatchItemLike,
+    BatchItemResult,
+    EnrichInput,
+    EnrichResult,
+    StreamTally,
+    batch_body,
+    enrich_body,
+    parse_batch,
+    parse_enrich,
+)
+
+T = TypeVar("T")
+At = datetime | str | None
+
+
+class AsyncPositron:
+    """A Positron server, from asyncio.
+
+    ``url`` and ``api_key`` default to ``POSITRON_URL`` and ``POSITRON_API_KEY``. ``timeout`` (seconds, or an
+    ``httpx.Timeout``) bounds each attempt. Connection errors and 502/503/504 answers are retried ``max_retries``
+    times with full-jitter exponential backoff starting at ``backoff_s``; nothing else is retried. ``verify`` is
+    passed to httpx (``False``, a CA bundle path or an ``ssl.SSLContext``).
+
+        async with AsyncPositron("https://positron.corp.example", api_key) as positron:
+            (await positron.ip_to_hostname("10.20.0.42")).best      # 'ws-042.corp.example'
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = _core.DEFAULT_TIMEOUT_S,
+        max_retries: int = 2,
+        backoff_s: float = 0.25,
+        verify: ssl.SSLContext | str | bool = True,
+    ) -> None:
+        self._settings = _core.settings(url, api_key, timeout, max_retries, backoff_s)
+        self._http = httpx.AsyncClient(
+            base_url=self._settings.url, headers=self._settings.headers, timeout=self._settings.timeout, verify=verify
+        )
+
+    @property
+    def url(self) -> str:
+        return self._settings.url
+
+    def __repr__(self) -> str:
+        return f"AsyncPositron(url={self.url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncPositron:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- transport -------------------------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        s = self._settings
+        for attempt in range(s.max_retries + 1):
+            last = attempt == s.max_retries
+            try:
+                response = await self._http.request(method, path, json=body)
+            except _core.RETRY_EXCEPTIONS as exc:
+                if last:
+                    raise ConnectionFailed(_core.connection_failed(s.url, exc, attempt + 1)) from exc
+                await asyncio.sleep(_core.retry_delay(attempt, s.backoff_s))
+                continue
+            except httpx.TimeoutException as exc:
+                raise RequestTimeout(_core.timed_out(s.url, exc)) from exc
+            except httpx.HTTPError as exc:
+                raise TransportError(_core.connection_failed(s.url, exc, 1)) from exc
+            if _core.should_retry_status(response) and not last:
+                await asyncio.sleep(_core.retry_delay(attempt, s.backoff_s, _core.retry_after(response)))
+                continue
+            return _core.read(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- generic ---------------------------------------------------------------------------------------------
+
+    async def query(
+        self,
+        name: str,
+        value: str,
+        at: At = None,
+        providers: Sequence[str] | None = None,
+        no_cache: bool = False,
+        *,
+        tlp: int | str | None = None,
+    ) -> QueryResult[Any]:
+        """Run any query by name. Standard queries' answer values are parsed into their types (``Person``,
+        ``Reputation``, ...); others stay plain JSON. ``tlp`` is sent only when given (servers that take it)."""
+        return await self._run(name, value, at, providers, no_cache, value_parser(name), tlp)
+
+    async def _run(
+        self,
+        name: str,
+        value: str,
+        at: At,
+        providers: Sequence[str] | None,
+        no_cache: bool,
+        parse: Callable[[Any], T],
+        tlp: int | str | None = None,
+    ) -> QueryResult[T]:
+        path = _core.query_path(canonical_name(name))
+        raw = await self._send("POST", path, _core.query_body(value, at, providers, no_cache, tlp))
+        try:
+            return parse_result(raw, parse)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _core.unexpected(path, exc) from None
+
+    async def queries(self) -> list[QueryInfo]:
+        """Every query the server knows, with its input, output schema and the providers that answer it."""
+        return await self._list("/v1/queries", parse_query_info)
+
+    async def query_info(self, name: str) -> QueryInfo:
+        path = _core.query_path(canonical_name(name))
+        try:
+            return parse_query_info(await self._send("GET", path))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _core.unexpected(path, exc) from None
+
+    async def providers(self) -> list[ProviderInfo]:
+        """The configured provider instances and their health (never a secret)."""
+        return await self._list("/v1/providers", parse_provider_info)
+
+    async def openapi(self) -> dict[str, Any]:
+        """The server's OpenAPI document."""
+        spec: dict[str, Any] = await self._send("GET", "/openapi.json")
+        return spec
+
+    async def _list(self, path: str, parse: Callable[[Any], T]) -> list[T]:
+        try:
+            return [parse(item) for item in await self._send("GET", path)]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _core.unexpected(path, exc) from None
+
+    # --- workflows: many lookups at once, and alert enrichment -------------------------------------------------
+
+    async def batch(
+        self, items: Iterable[BatchItemLike], *, no_cache: bool = False, tlp: int | str | None = None
+    ) -> list[BatchItemResult]:
+        """Run many queries in one request; results come back in request order. ``items`` are ``BatchItem``s,
+        ``(query, value)`` / ``(query, value, at)`` tuples or ``{"query", "value", "at"?}`` dicts. An item's own
+        failure (unknown query, invalid value, denied) is its ``error``, not an exception; identical items run once."""
+        raw = await self._send("POST", BATCH_PATH, batch_body(items, no_cache, tlp))
+        return _core.parse_body(BATCH_PATH, parse_batch, raw)
+
+    async def iter_batch(
+        self, items: Iterable[BatchItemLike], *, no_cache: bool = False, tlp: int | str | None = None
+    ) -> AsyncIterator[BatchItemResult]:
+        """Like ``batch()``, yielding each result as the server finishes it (completion order; ``.index`` says
+        which item), for progress. Retried like ``query()`` only until the first result has been yielded."""
+        body = batch_body(items, no_cache, tlp)
+        tally = StreamTally(len(body["items"]))
+        s = self._settings
+        for attempt in range(s.max_retries + 1):
+            last = attempt == s.max_retries
+            try:
+                async with self._http.stream("POST", BATCH_PATH, json=body, headers=_core.STREAM_HEADERS) as response:
+                    if not _core.should_retry_status(response) or last:
+                        async with aclosing(self._stream(response, tally)) as results:
+                            async for result in results:
+                                yield result
+                        return
+                    delay = _core.retry_delay(attempt, s.backoff_s, _core.retry_after(response))
+            except _core.RETRY_EXCEPTIONS as exc:
+                if tally.started:
+                    raise ConnectionFailed(_core.stream_broken(s.url, exc, len(tally.seen), tally.expected)) from exc
+                if last:
+                    raise ConnectionFailed(_core.connection_failed(s.url, exc, attempt + 1)) from exc
+                delay = _core.retry_delay(attempt, s.backoff_s)
+            except httpx.TimeoutException as exc:
+                raise RequestTimeout(_core.timed_out(s.url, exc)) from exc
+            except httpx.HTTPError as exc:
+                raise TransportError(_core.connection_failed(s.url, exc, 1)) from exc
+            await asyncio.sleep(delay)
+
+    async def _stream(self, response: httpx.Response, tally: StreamTally) -> AsyncGenerator[BatchItemResult, None]:
+        if not _core.is_ndjson(response):
+            await response.aread()
+            for whole in _core.whole_batch(response):
+                yield tally.add(whole)
+            return
+        async for line in response.aiter_lines():
+            if (result := _core.stream_line(line)) is not None:
+                yield tally.add(result)
+        if (missing := tally.missing()) is not None:
+            raise UnexpectedResponse(missing)
+
+    async def enrich(
+        self,
+        alert_or_observables: EnrichInput,
+        *,
+        queries: Sequence[str] | None = None,
+        at: At = None,
+        tlp: int | str | None = None,
+    ) -> EnrichResult:
+        """Every applicable query for each observable of an alert, and a Markdown summary for a ticket. Takes a raw
+        alert (a Splunk webhook body, say), ``{"alert": ...}``, ``{"observables": [...]}``, or a list of
+        ``Observable(type, value)`` / ``(type, value)``. ``queries`` limits which run; ``at`` defaults to the
+        alert's own time."""
+        raw = await self._send("POST", ENRICH_PATH, enrich_body(alert_or_observables, queries, at, tlp))
+        return _core.parse_body(ENRICH_PATH, parse_enrich, raw)
+
+    # --- one method per standard query -------------------------------------------------------------------------
+
+    async def ip_to_hostname(
+        self, ip: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[str]:
+        return await self._run("IP_TO_HOSTNAME", ip, at, providers, no_cache, parse_str)
+
+    async def hostname_to_ip(
+        self, hostname: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[str]:
+        return await self._run("HOSTNAME_TO_IP", hostname, at, providers, no_cache, parse_str)
+
+    async def ip_to_mac(
+        self, ip: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[str]:
+        return await self._run("IP_TO_MAC", ip, at, providers, no_cache, parse_str)
+
+    async def user_info(
+        self, user: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[UserInfo]:
+        return await self._run("USER_INFO", user, None, providers, no_cache, parse_user_info)
+
+    async def user_manager(
+        self, user: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[Person]:
+        return await self._run("USER_MANAGER", user, None, providers, no_cache, parse_person)
+
+    async def user_groups(
+        self, user: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[list[str]]:
+        return await self._run("USER_GROUPS", user, None, providers, no_cache, parse_str_list)
+
+    async def hash_reputation(
+        self, file_hash: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[Reputation]:
+        return await self._run("HASH_REPUTATION", file_hash, None, providers, no_cache, parse_reputation)
+
+    async def ip_reputation(
+        self, ip: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[Reputation]:
+        return await self._run("IP_REPUTATION", ip, None, providers, no_cache, parse_reputation)
+
+    async def domain_reputation(
+        self, domain: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[Reputation]:
+        return await self._run("DOMAIN_REPUTATION", domain, None, providers, no_cache, parse_reputation)
+
+    async def team_oncall(
+        self, team: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[OnCall]:
+        return await self._run("TEAM_ONCALL", team, at, providers, no_cache, parse_oncall)

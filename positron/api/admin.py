@@ -1,0 +1,125 @@
+"""Admin routes: reload keys and policy, provider details. Each needs the ``admin`` permission on its action
+(``p, admins, reload, admin, allow``) and writes an audit line, allowed or denied."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from positron.acl import ADMIN
+from positron.api.deps import CurrentBroker, CurrentPrincipal
+from positron.api.errors import error_response
+from positron.api.middleware import request_id
+from positron.api.schemas import ErrorResponse
+from positron.auth import Principal
+from positron.broker import Broker
+from positron.egress import default_max_tlp
+from positron.errors import ConfigError, PermissionDenied
+from positron.provider import RateLimit
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+    403: {"model": ErrorResponse, "description": "The key lacks the admin permission for this action"},
+}
+
+
+class ReloadReport(BaseModel):
+    keys: int = Field(description="API keys now known (config and keys file)")
+    policy: str = Field(description="Where the policy came from")
+    rules: int = Field(description="Policy lines (rules and group links)")
+    reloaded_at: str
+
+
+class ProviderDetails(BaseModel):
+    name: str
+    type: str
+    queries: list[str]
+    healthy: bool
+    health: str
+    egress: str
+    max_tlp: str
+    allow_internal: bool
+    weight: float
+    weights: dict[str, float]
+    timeout_s: float
+    max_concurrency: int
+    rate_limits: list[RateLimit]
+    calls: int = Field(description="Provider calls made since start (cache hits excluded)")
+
+
+def _audit(request: Request, broker: Broker, principal: Principal, action: str, status: int, rule: str) -> None:
+    record: dict[str, Any] = {"request_id": request_id(request.scope), "principal": principal.name}
+    record["groups"] = principal.groups
+    decision = "allowed" if status != 403 else "denied"
+    record.update(action=action, decision=decision, rule=rule, status=status)
+    broker.guard.audit.write("admin", record)
+
+
+def admin(action: str) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(request: Request, broker: CurrentBroker, principal: CurrentPrincipal) -> Principal:
+        decision = broker.guard.check(principal, action, ADMIN)
+        if not decision:
+            _audit(request, broker, principal, action, 403, decision.rule)
+            raise PermissionDenied(f"{action} needs the admin permission")
+        request.state.admin_rule = decision.rule
+        return principal
+
+    return dependency
+
+
+@router.post(
+    "/reload",
+    summary="Reload API keys (config and keys file) and the access policy; the next request sees them",
+    operation_id="admin_reload",
+    response_model=ReloadReport,
+    responses={**ERRORS, 422: {"model": ErrorResponse, "description": "The new keys or policy are invalid"}},
+)
+async def reload(
+    request: Request, broker: CurrentBroker, principal: Annotated[Principal, Depends(admin("reload"))]
+) -> Any:
+    try:
+        report = ReloadReport(**broker.guard.reload())
+    except ConfigError as exc:
+        _audit(request, broker, principal, "reload", 422, request.state.admin_rule)
+        return error_response(422, "reload_failed", f"{exc.message}; the previous keys and policy stay")
+    _audit(request, broker, principal, "reload", 200, request.state.admin_rule)
+    return report
+
+
+@router.get(
+    "/providers",
+    summary="Every instance with its settings (never a secret)",
+    operation_id="admin_providers",
+    responses=ERRORS,
+)
+async def provider_details(
+    request: Request, broker: CurrentBroker, principal: Annotated[Principal, Depends(admin("providers"))]
+) -> list[ProviderDetails]:
+    report = await broker.health()
+    _audit(request, broker, principal, "providers", 200, request.state.admin_rule)
+    details = []
+    for name, inst in broker.engine.instances.items():
+        cfg = inst.provider.config
+        details.append(
+            ProviderDetails(
+                name=name,
+                type=inst.provider.type_name,
+                queries=inst.provider.serves(),
+                healthy=report[name].ok,
+                health=report[name].detail,
+                egress=cfg.egress,
+                max_tlp=cfg.max_tlp or default_max_tlp(cfg.egress),
+                allow_internal=cfg.allow_internal,
+                weight=cfg.weight,
+                weights=cfg.weights,
+                timeout_s=cfg.timeout_s,
+                max_concurrency=cfg.max_concurrency,
+                rate_limits=cfg.rate_limits,
+                calls=inst.calls,
+            )
+        )
+    return details
