@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
-
-import stamina
 
 from positron.cache import AnswerCache, cache_key, config_fingerprint, ttl_for
 from positron.circuit import Circuit, CircuitOpen
@@ -316,24 +315,20 @@ class Engine:
         return answers
 
     async def _ask(self, inst: Instance, lookup: Lookup, deadline: float) -> list[Answer[Any]]:
-        """One attempt; on a transient error, more attempts with backoff while the deadline allows."""
-        try:
-            return await self._attempt(inst, lookup, deadline)
-        except ProviderError as exc:
-            if not exc.transient or self.config.retries == 0:
-                raise
-        retrying = stamina.retry_context(
-            on=_is_transient,
-            attempts=self.config.retries,
-            timeout=max(0.001, deadline - time.monotonic()),
-            wait_initial=self.config.retry_backoff_s,
-            wait_max=1.0,
-        )
-        async for attempt in retrying:
-            with attempt:
-                await asyncio.sleep(self.config.retry_backoff_s if attempt.num == 1 else 0)
+        """Attempts with exponential backoff (jittered, capped at 1 s) on transient errors. A backoff that would
+        outlast the deadline is not started: the last error is the status, not a timeout at the deadline.
+        (A few lines of our own: retry libraries stop on elapsed time, not on "the next wait ends too late".)"""
+        delay = self.config.retry_backoff_s
+        for attempt in range(self.config.retries + 1):
+            try:
                 return await self._attempt(inst, lookup, deadline)
-        raise AssertionError("unreachable: stamina raises after the last attempt")
+            except ProviderError as exc:
+                wait = min(delay, 1.0) * random.uniform(0.5, 1.0)
+                if not exc.transient or attempt == self.config.retries or time.monotonic() + wait >= deadline:
+                    raise
+            await asyncio.sleep(wait)
+            delay *= 2
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _attempt(self, inst: Instance, lookup: Lookup, deadline: float) -> list[Answer[Any]]:
         """A token (waiting only if the wait fits before the deadline), then one call under the timeout."""
@@ -348,6 +343,8 @@ class Engine:
                     inst.calls += 1
                     return await inst.provider.ask(lookup)
         except TimeoutError:
+            if until >= deadline:
+                raise ProviderTimeout("no answer before the request deadline") from None
             raise ProviderTimeout(f"no answer within {inst.provider.config.timeout_s:g} s") from None
         except ProviderRateLimited as exc:
             if exc.retry_after:

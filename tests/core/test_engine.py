@@ -148,3 +148,20 @@ async def test_disabled_instances_are_not_asked() -> None:
     eng = engine(fake("on", answer="ws-1"), fake("off", answer="ws-2", enabled=False))
     result = await eng.run(IP_TO_HOSTNAME, "10.1.2.3")
     assert [p.name for p in result.providers] == ["on"]
+
+
+async def test_a_backoff_that_would_outlast_the_deadline_reports_the_error_at_once() -> None:
+    flaky = fake("flaky", answer="ws-1", fail="ProviderUnavailable")
+    started = time.monotonic()
+    result = await engine(flaky, retries=3, retry_backoff_s=5, deadline_s=0.5).run(IP_TO_HOSTNAME, "10.1.2.3")
+    status = by_name(result)["flaky"]
+    assert (status.status, status.error_code) == ("error", "unavailable")
+    assert flaky.calls == 1 and time.monotonic() - started < 0.3
+
+
+async def test_a_call_cut_by_the_request_deadline_says_so() -> None:
+    slow = fake("slow", answer="ws-1", delay_s=2, timeout_s=5)
+    result = await engine(slow, retries=0, deadline_s=0.2).run(IP_TO_HOSTNAME, "10.1.2.3")
+    status = by_name(result)["slow"]
+    assert status.status == "timeout"
+    assert status.error in ("no answer before the request deadline", "request deadline reached")
