@@ -1,16 +1,24 @@
-"""(a) Latency of one query over N providers of D ms each, at concurrency 1, against the physical limit D."""
+"""(a) without HTTP: the engine alone over N in-process providers of D ms each, one query at a time, against a
+bare ``asyncio.gather`` of N sleeps of D ms, in this process on uvloop (as uvicorn runs the server).
+
+The difference between these two is the engine's own cost; the HTTP rows in ``fanout`` add the server stack.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
-import subprocess
-import sys
 import time
+from typing import Any
 
-import httpx
+import uvloop
 
 from bench.server import BENCH_KEY
-from tests.support.servers import free_port, wait_http
+from bench.sleepy import Sleepy
+from positron.broker import Broker
+from positron.config import parse_settings
+from positron.queries import IP_TO_HOSTNAME
+from positron.registry import Registry
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -18,35 +26,51 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def measure(providers: int = 4, delay_s: float = 0.02, requests: int = 300, warmup: int = 30) -> dict[str, float]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.server", str(port), str(providers), str(delay_s)])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/health", proc)
-        headers = {"Authorization": f"Bearer {BENCH_KEY}"}
-        samples: list[float] = []
-        with httpx.Client(base_url=base, headers=headers) as client:
-            for i in range(warmup + requests):
-                started = time.perf_counter()
-                r = client.post("/v1/queries/IP_TO_HOSTNAME", json={"value": f"10.1.{i // 250}.{i % 250}"})
-                elapsed = time.perf_counter() - started
-                assert r.status_code == 200 and len(r.json()["answer"]["sources"]) == providers, r.text
-                if i >= warmup:
-                    samples.append(elapsed * 1000)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    limit_ms = delay_s * 1000
-    return {
-        "providers": providers,
-        "provider_ms": limit_ms,
-        "requests": requests,
-        "p50_ms": round(statistics.median(samples), 2),
-        "p99_ms": round(percentile(samples, 99), 2),
-        "p50_over_limit": round(statistics.median(samples) / limit_ms, 3),
-        "sequential_sum_ms": limit_ms * providers,
+def summary(samples: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(samples), 2), "p99_ms": round(percentile(samples, 99), 2)}
+
+
+async def _engine(providers: int, delay_s: float, requests: int) -> list[float]:
+    registry = Registry.from_entry_points()
+    registry.register(Sleepy)
+    config = {
+        "api_keys": [{"principal": "bench", "key": BENCH_KEY}],
+        "providers": {f"p{i}": {"type": "sleepy", "delay_s": delay_s} for i in range(providers)},
+        "engine": {"cache_entries": 0},
+        "security": {"audit": {"destination": None}},
     }
+    broker = Broker(parse_settings(config, registry), registry)
+    await broker.start()
+    samples = []
+    try:
+        for i in range(requests):
+            started = time.perf_counter()
+            result = await broker.engine.run(IP_TO_HOSTNAME, f"10.1.{i // 250 % 250}.{i % 250}")
+            samples.append((time.perf_counter() - started) * 1000)
+            assert len(result.providers) == providers and all(p.status == "ok" for p in result.providers)
+    finally:
+        await broker.close()
+    return samples
+
+
+async def _gather(providers: int, delay_s: float, requests: int) -> list[float]:
+    samples = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        await asyncio.gather(*(asyncio.sleep(delay_s) for _ in range(providers)))
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def measure(providers: int = 4, delay_s: float = 0.02, requests: int = 300, warmup: int = 20) -> dict[str, Any]:
+    """Alternating blocks of engine and gather runs; the first ``warmup`` samples of each are dropped."""
+    engine: list[float] = []
+    gather: list[float] = []
+    block = max(1, (requests + warmup) // 4)
+    for _ in range(4):
+        engine += uvloop.run(_engine(providers, delay_s, block))
+        gather += uvloop.run(_gather(providers, delay_s, block))
+    return {"engine": summary(engine[warmup:]), "gather": summary(gather[warmup:])}
 
 
 if __name__ == "__main__":
