@@ -13,10 +13,10 @@ from positron.acl import ADMIN
 from positron.api.deps import CurrentBroker, CurrentPrincipal
 from positron.api.errors import error_response
 from positron.api.middleware import request_id
-from positron.api.schemas import ErrorResponse
+from positron.api.schemas import ErrorResponse, ProviderInfo
+from positron.api.system import provider_infos
 from positron.auth import Principal
 from positron.broker import Broker
-from positron.egress import default_max_tlp
 from positron.errors import ConfigError, PermissionDenied
 from positron.provider import RateLimit
 
@@ -34,18 +34,11 @@ class ReloadReport(BaseModel):
     reloaded_at: str
 
 
-class ProviderDetails(BaseModel):
-    name: str
-    type: str
-    queries: list[str]
-    healthy: bool
-    health: str
-    egress: str
-    max_tlp: str
+class ProviderDetails(ProviderInfo):
+    """What GET /v1/providers shows, plus the instance's settings (never a secret)."""
+
     allow_internal: bool
-    weight: float
     weights: dict[str, float]
-    timeout_s: float
     max_concurrency: int
     rate_limits: list[RateLimit]
     calls: int = Field(description="Provider calls made since start (cache hits excluded)")
@@ -99,24 +92,16 @@ async def reload(
 async def provider_details(
     request: Request, broker: CurrentBroker, principal: Annotated[Principal, Depends(admin("providers"))]
 ) -> list[ProviderDetails]:
-    report = await broker.health()
     _audit(request, broker, principal, "providers", 200, request.state.admin_rule)
     details = []
-    for name, inst in broker.engine.instances.items():
+    for info in await provider_infos(broker):
+        inst = broker.engine.instances[info.name]
         cfg = inst.provider.config
         details.append(
             ProviderDetails(
-                name=name,
-                type=inst.provider.type_name,
-                queries=inst.provider.serves(),
-                healthy=report[name].ok,
-                health=report[name].detail,
-                egress=cfg.egress,
-                max_tlp=cfg.max_tlp or default_max_tlp(cfg.egress),
+                **info.model_dump(),
                 allow_internal=cfg.allow_internal,
-                weight=cfg.weight,
                 weights=cfg.weights,
-                timeout_s=cfg.timeout_s,
                 max_concurrency=cfg.max_concurrency,
                 rate_limits=cfg.rate_limits,
                 calls=inst.calls,

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from positron import __version__
 from positron.api.deps import CurrentBroker, CurrentPrincipal
 from positron.api.schemas import ErrorResponse, ProviderInfo, QuotaOut
+from positron.broker import Broker
 from positron.egress import default_max_tlp
 
 router = APIRouter()
@@ -41,6 +42,12 @@ async def ready(broker: CurrentBroker) -> JSONResponse:
     responses={401: {"model": ErrorResponse, "description": "Missing or invalid API key"}},
 )
 async def providers(broker: CurrentBroker, principal: CurrentPrincipal) -> list[ProviderInfo]:
+    infos = await provider_infos(broker)
+    return [info for info in infos if broker.guard.usable(principal, info.name)]  # what this key's queries reach
+
+
+async def provider_infos(broker: Broker) -> list[ProviderInfo]:
+    """Every instance's public facts, health and quota (GET /v1/providers filters them; admin adds settings)."""
     report = await broker.health()
     instances = broker.engine.instances
     quotas = dict(zip(instances, await asyncio.gather(*(i.limiter.report() for i in instances.values())), strict=True))
@@ -60,5 +67,4 @@ async def providers(broker: CurrentBroker, principal: CurrentPrincipal) -> list[
             circuit=inst.circuit.state,
         )
         for name, inst in instances.items()
-        if broker.guard.usable(principal, name)  # only the instances this key's queries may reach
     ]
