@@ -16,16 +16,16 @@ def reliability(r: dict[str, Any]) -> list[str]:
         lines += [
             f"**Fault injection** (`tests/reliability/test_faults.py`, also in CI): {f['summary']} "
             f"({'all passed' if f['ok'] else 'FAILURES'}). Seven VirusTotal instances against "
-            "tests/emulators/faulty.py, one answering after 50 ms and six that misbehave: hang → `timeout`; 500 → "
-            "`error/unavailable`; malformed JSON → `error/bad_response`; connection reset (RST) → "
-            "`error/unavailable`; a valid answer dripped one byte every 20 ms → `timeout`; 429 with "
-            "`Retry-After: 30` → `rate_limited` with retry_after 30, and no more upstream calls while it runs. "
-            "Through a real uvicorn server with a 1 s deadline, one request alone and then 20 at once: every "
-            "response is a 200 within deadline + 100 ms (measured by the client) with exactly those statuses and the "
-            "healthy instance's answer. Also with provider timeouts (0.3 s) shorter than the deadline and retries on, "
-            "with circuit breakers on (failing instances become `skipped/circuit_open` and answer at once), and "
-            "with Splunk's synchronous SDK hanging or reset in its worker thread (the request still leaves on "
-            "time with the inventory's answer).",
+            "tests/emulators/faulty.py, one answering after 50 ms and six that misbehave: hang → `timeout`; 500 →"
+            " `error/unavailable`; malformed JSON → `error/bad_response`; connection reset (RST) → "
+            "`error/unavailable`; a valid answer dripped one byte every 20 ms → `timeout`; 429 with `Retry-After:"
+            " 30` → `rate_limited` with retry_after 30, and no more upstream calls while it runs. Through a real "
+            "uvicorn server with a 1 s deadline and the default 2 retries, one request alone and then 20 at once:"
+            " every response is a 200 within deadline + 100 ms (measured by the client) with exactly those "
+            "statuses and the healthy instance's answer. Also with provider timeouts (0.3 s) shorter than the "
+            "deadline (so retried), with circuit breakers on (failing instances become `skipped/circuit_open` and"
+            " answer at once), and with Splunk's synchronous SDK hanging or reset in its worker thread (the "
+            "request still leaves on time with the inventory's answer).",
             "",
         ]
     if "fuzz" in r:

@@ -44,7 +44,10 @@ def serve(config: dict[str, Any], workdir: Path) -> Iterator[str]:
             env={**os.environ},
         )
         try:
-            wait_http(f"http://127.0.0.1:{port}/health", proc)
+            try:
+                wait_http(f"http://127.0.0.1:{port}/health", proc)
+            except (RuntimeError, TimeoutError) as exc:
+                raise RuntimeError(f"{exc}\n{(workdir / 'server.log').read_text()[-4000:]}") from None
             yield f"http://127.0.0.1:{port}"
         finally:
             proc.send_signal(signal.SIGTERM)  # graceful for uvicorn; SIGINT may be ignored (background jobs)

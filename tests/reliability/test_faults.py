@@ -156,7 +156,7 @@ async def test_a_blocking_library_that_hangs_in_its_thread_does_not_hold_the_res
         splunk = {"type": "splunk", "host": "127.0.0.1", "scheme": "http", "token": "splunk-token-0123456789"}
         splunk["timeout_s"] = 1.5  # the SDK's own socket timeout frees the thread (and lets the server stop) soon
         cfg = {
-            "engine": {"deadline_s": DEADLINE_S, "cache_entries": 0, "retries": 0},
+            "engine": {"deadline_s": DEADLINE_S, "cache_entries": 0},
             "circuit": {"failures": 0},
             "security": {"audit": {"destination": None}},
             "providers": {
