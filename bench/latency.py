@@ -12,12 +12,12 @@ import time
 from typing import Any
 
 import uvloop
+from positron.queries import IP_TO_HOSTNAME
 
 from bench.server import BENCH_KEY
 from bench.sleepy import Sleepy
 from positron.broker import Broker
 from positron.config import parse_settings
-from positron.queries import IP_TO_HOSTNAME
 from positron.registry import Registry
 
 

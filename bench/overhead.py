@@ -20,16 +20,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uvloop
+from positron.queries import IP_TO_HOSTNAME
 
 from bench.apps import bare_app
 from bench.server import BENCH_KEY, POLICY
 from bench.sleepy import Sleepy
-from positron.api import create_app
+from positron.api.app import create_app
 from positron.api.schemas import result_body
 from positron.broker import Broker
 from positron.config import parse_settings
 from positron.merge import Sourced, merge
-from positron.queries import IP_TO_HOSTNAME
 from positron.query import Answer
 from positron.registry import Registry
 

@@ -16,22 +16,22 @@ from pathlib import Path
 # (part, path fragments): the first part whose fragment is in a frame's file decides, walking from the leaf up.
 PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("provider: upstream HTTP (aiohttp client)", ("aiohttp/", "yarl/", "multidict/", "aiohappyeyeballs/")),
-    ("provider: virustotal.py (checks, answer building)", ("positron/providers/",)),
+    ("provider: virustotal.py (checks, answer building)", ("/providers/",)),
     ("merge", ("positron/merge.py",)),
-    ("audit log", ("positron/audit.py", "logging/")),
-    ("auth, ACL, egress, guard", ("positron/guard.py", "positron/acl.py", "positron/auth.py", "positron/egress.py")),
+    ("audit log", ("positron/security/audit.py", "logging/")),
+    ("auth, ACL, egress, guard", ("positron/security/",)),
     ("auth, ACL, egress, guard", ("casbin/", "simpleeval")),
     (
         "engine: fan-out, cache, single-flight, limits, circuits, metrics",
         (
             "positron/engine.py",
-            "positron/cache.py",
-            "positron/singleflight.py",
-            "positron/circuit.py",
-            "positron/ratelimit.py",
-            "positron/metrics.py",
-            "positron/state.py",
-            "positron/redis_state.py",
+            "positron/state/cache.py",
+            "positron/state/singleflight.py",
+            "positron/state/circuit.py",
+            "positron/state/ratelimit.py",
+            "positron/telemetry/metrics.py",
+            "positron/state/backends.py",
+            "positron/state/redis.py",
             "prometheus_client/",
             "redis/",
         ),
@@ -55,10 +55,10 @@ def classify(frames: list[str]) -> str:
     """The part one sample (frames root → leaf) is charged to."""
     for frame in reversed(frames):
         if DECODE in frame:
-            providers = any("positron/providers/" in f for f in frames)
+            providers = any("/providers/" in f for f in frames)
             return "provider: JSON parsing of upstream answers" if providers else "request JSON parsing"
         if ENCODE in frame:
-            if any("positron/audit.py" in f for f in frames):
+            if any("positron/security/audit.py" in f for f in frames):
                 return "audit log"
             return "response body (schemas.py, JSON encoding)"
         for part, fragments in PARTS:

@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from bench.sleepy import Sleepy
-from positron.api import create_app
+from positron.api.app import create_app
 from positron.broker import Broker
 from positron.config import Settings, parse_settings
 from positron.registry import Registry

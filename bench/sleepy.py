@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from positron.provider import Provider, ProviderConfig, answers
 from positron.queries import IP_TO_HOSTNAME
+
+from positron.provider import Provider, ProviderConfig, answers
 from positron.query import Answer, Lookup
 
 

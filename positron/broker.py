@@ -9,15 +9,15 @@ import asyncio
 import time
 from typing import Any
 
-from positron.auth import Principal
 from positron.config import Settings
 from positron.engine import Engine
 from positron.errors import ProviderRateLimited
-from positron.guard import Guard
-from positron.metrics import Metrics
 from positron.provider import Health, Provider
 from positron.registry import Registry
-from positron.state import build_state
+from positron.security.auth import Principal
+from positron.security.guard import Guard
+from positron.state.backends import build_state
+from positron.telemetry.metrics import Metrics
 
 HEALTH_TTL_S = 10.0
 HEALTH_TIMEOUT_S = 3.0
@@ -55,7 +55,7 @@ class Broker:
         self.guard.audit.stop()
 
     def authenticate(self, token: str | None) -> Principal:
-        """The principal of a valid, unexpired API key (hashed lookup, see positron.auth); else 401."""
+        """The principal of a valid, unexpired API key (hashed lookup, see positron.security.auth); else 401."""
         return self.guard.authenticate(token)
 
     async def health(self) -> dict[str, Health]:

@@ -26,12 +26,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from positron.auth import HASH_PATTERN
-from positron.egress import Tlp
 from positron.errors import ConfigError
 from positron.provider import ProviderConfig
 from positron.registry import Registry
-from positron.secrets import Secret, is_placeholder, secret_fields
+from positron.security.auth import HASH_PATTERN
+from positron.security.egress import Tlp
+from positron.security.secrets import Secret, is_placeholder, secret_fields
 
 
 class _Strict(BaseModel):

@@ -19,8 +19,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 
-from positron.cache import AnswerCache, cache_key, config_fingerprint, ttl_for
-from positron.circuit import Circuit, CircuitOpen
+from positron.catalog import Catalog
 from positron.config import CircuitConfig, EngineConfig
 from positron.errors import (
     InvalidInput,
@@ -33,8 +32,10 @@ from positron.errors import (
 from positron.merge import Merged, Sourced, merge
 from positron.provider import Provider
 from positron.query import Answer, Lookup, Query
-from positron.ratelimit import Limiter
-from positron.state import State, memory_state
+from positron.state.backends import State, memory_state
+from positron.state.cache import AnswerCache, cache_key, config_fingerprint, ttl_for
+from positron.state.circuit import Circuit, CircuitOpen
+from positron.state.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,10 @@ class Engine:
         *,
         state: State | None = None,
         circuit: CircuitConfig | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self.config = config
+        self.catalog = catalog if catalog is not None else Catalog.load()  # the queries, by name
         self.state = state if state is not None else memory_state(0)
         if state is None:
             self.state.cache = cache

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from positron.queries.models import Reputation, Verdict
 from positron.query import Answer, MergeStrategy, Query
+from positron.verdict import Reputation, Verdict
 
 
 @dataclass(frozen=True, slots=True)

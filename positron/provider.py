@@ -19,8 +19,8 @@ import anyio
 import anyio.to_thread
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from positron.egress import Tlp, parse_tlp
 from positron.query import Answer, Lookup, Query
+from positron.security.egress import Tlp, parse_tlp
 
 T = TypeVar("T")
 R = TypeVar("R")

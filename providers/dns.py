@@ -20,12 +20,12 @@ import dns.name
 import dns.rdatatype
 import dns.resolver
 import dns.reversename
+from positron.queries.network import HOSTNAME_TO_IP, IP_TO_HOSTNAME
 from pydantic import Field, field_validator
 
 from positron.errors import BadResponse, InvalidInput, ProviderError, ProviderTimeout, ProviderUnavailable
 from positron.inputs import normalize_hostname
 from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.queries.network import HOSTNAME_TO_IP, IP_TO_HOSTNAME
 from positron.query import Answer, Lookup
 
 PRESENT_CONFIDENCE = 0.7

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from positron.queries import TEAM_ONCALL, OnCall
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from yarl import URL
 
@@ -31,9 +32,8 @@ from positron.errors import (
 )
 from positron.inputs import normalize_team
 from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.queries import TEAM_ONCALL, OnCall
 from positron.query import Answer, Lookup
-from positron.secrets import Secret
+from positron.security.secrets import Secret
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlencode, urlsplit
 from xml.etree.ElementTree import XML, ParseError
 
+from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, USER_INFO, UserInfo, canonical_name
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from splunklib import binding, client
 
@@ -50,9 +51,8 @@ from positron.errors import (
 )
 from positron.inputs import normalize_hostname, normalize_ip, normalize_mac, normalize_username
 from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, USER_INFO, UserInfo, canonical_name
 from positron.query import Answer, Lookup
-from positron.secrets import Secret
+from positron.security.secrets import Secret
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field
-
-from positron.errors import InvalidInput, ProviderUnavailable
-from positron.inputs import normalize_domain, normalize_hash, normalize_hostname, normalize_ip, normalize_mac
-from positron.provider import Health, Provider, ProviderConfig, answers
 from positron.queries import (
     DOMAIN_REPUTATION,
     HASH_REPUTATION,
@@ -36,6 +31,11 @@ from positron.queries import (
     USER_MANAGER,
 )
 from positron.queries.models import Person, Reputation, UserInfo, Verdict
+from pydantic import Field
+
+from positron.errors import InvalidInput, ProviderUnavailable
+from positron.inputs import normalize_domain, normalize_hash, normalize_hostname, normalize_ip, normalize_mac
+from positron.provider import Health, Provider, ProviderConfig, answers
 from positron.query import Answer, Lookup
 
 Row = dict[str, str]

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
 from pydantic import Field, field_validator
 from yarl import URL
 
@@ -42,9 +43,8 @@ from positron.errors import (
     UnsupportedInput,
 )
 from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
-from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
 from positron.query import Answer, Lookup
-from positron.secrets import Secret
+from positron.security.secrets import Secret
 
 GUI_URL = "https://www.virustotal.com/gui"
 EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"

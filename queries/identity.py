@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from positron.inputs import InputKind
 from positron.queries.models import Person, UserInfo
+
+from positron.inputs import InputKind
 from positron.query import MergeStrategy, Query, Sensitivity
 
 

@@ -1,7 +1,4 @@
-"""The HTTP API."""
-
-from __future__ import annotations
-
-from positron.api.app import create_app
-
-__all__ = ["create_app"]
+"""The HTTP boundary: ``app.create_app`` builds the FastAPI application; one router file per resource (``queries``,
+``workflows``, ``system``, ``admin``, ``metrics``), request models and response building in ``schemas``, the key
+check in ``deps``, request ids, security headers and the body limit in ``middleware``, and the error tree mapped to
+HTTP once in ``errors``. A route only parses its input and serializes the typed result."""

@@ -9,16 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from positron.acl import ADMIN
 from positron.api.deps import CurrentBroker, CurrentPrincipal
 from positron.api.errors import error_response
 from positron.api.middleware import request_id
 from positron.api.schemas import ErrorResponse, ProviderInfo
 from positron.api.system import provider_infos
-from positron.auth import Principal
 from positron.broker import Broker
 from positron.errors import ConfigError, PermissionDenied
 from positron.provider import RateLimit
+from positron.security.acl import ADMIN
+from positron.security.auth import Principal
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -54,7 +54,7 @@ def create_app(broker: Broker) -> FastAPI:
     _harden(app, broker)
     app.include_router(system.router)
     app.include_router(metrics.router)
-    app.include_router(queries.router)
+    app.include_router(queries.build_router(broker.engine.catalog))
     app.include_router(admin.router)
     app.include_router(workflows.router)
     _mount_docs(app, public=broker.settings.server.docs_public)

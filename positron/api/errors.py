@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from positron.api import middleware
+from positron.api.middleware import request_id as scope_request_id
 from positron.errors import AuthenticationFailed, QueryError
 
 log = logging.getLogger("positron.api")
@@ -51,7 +51,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = middleware.request_id(request.scope)  # the one the client got in X-Request-ID
+    request_id = scope_request_id(request.scope)  # the one the client got in X-Request-ID
     log.error("unhandled %s on %s %s (request %s)", type(exc).__name__, request.method, request.url.path, request_id)
     return error_response(500, "internal_error", f"internal error (request id {request_id})")
 

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from positron.api.deps import CurrentBroker
-from positron.metrics import CONTENT_TYPE_LATEST
+from positron.telemetry.metrics import CONTENT_TYPE_LATEST
 
 router = APIRouter()
 _bearer = HTTPBearer(auto_error=False)

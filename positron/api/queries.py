@@ -26,20 +26,18 @@ from positron.api.schemas import (
     result_body,
 )
 from positron.broker import Broker, Principal
+from positron.catalog import Catalog
 from positron.errors import PermissionDenied
-from positron.guard import mask_body
 from positron.inputs import EXPECTED
-from positron.queries import CATALOG, get_query
 from positron.query import Query
+from positron.security.guard import mask_body
 
-router = APIRouter(prefix="/v1/queries", tags=["queries"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
     403: {"model": ErrorResponse, "description": "The access policy does not let this key run the query"},
     404: {"model": ErrorResponse, "description": "Unknown query"},
     422: {"model": ErrorResponse, "description": "Invalid input; the message says what was expected"},
 }
-REQUEST_MODELS = {name: request_model(q) for name, q in CATALOG.items()}
 
 
 async def run_query(
@@ -59,8 +57,7 @@ async def run_query(
     return JSONResponse(mask_body(result_body(guarded.result), guarded.masked))
 
 
-def _endpoint(query: Query[Any]) -> Callable[..., Awaitable[JSONResponse]]:
-    model = REQUEST_MODELS[query.name]
+def _endpoint(query: Query[Any], model: type[QueryRequestBase]) -> Callable[..., Awaitable[JSONResponse]]:
 
     async def endpoint(
         body: QueryRequestBase, request: Request, broker: CurrentBroker, principal: CurrentPrincipal
@@ -73,20 +70,6 @@ def _endpoint(query: Query[Any]) -> Callable[..., Awaitable[JSONResponse]]:
     endpoint.__annotations__["body"] = Annotated[model, Body(openapi_examples={"minimal": example})]
     endpoint.__name__ = query.name.lower()
     return endpoint
-
-
-for _query in CATALOG.values():
-    router.add_api_route(
-        f"/{_query.name}",
-        _endpoint(_query),
-        methods=["POST"],
-        response_model=response_model(_query),
-        summary=_query.description,
-        description=f"Input: {EXPECTED[_query.input]}."
-        + (" Takes an optional `at` (RFC 3339)." if _query.accepts_at else ""),
-        operation_id=f"query_{_query.name}",
-        responses=ERRORS,
-    )
 
 
 def _info(broker: Broker, principal: Principal, query: Query[Any]) -> QueryInfo:
@@ -104,30 +87,48 @@ def _info(broker: Broker, principal: Principal, query: Query[Any]) -> QueryInfo:
     )
 
 
-@router.get("", summary="The queries you may run", operation_id="list_queries", responses={401: ERRORS[401]})
-async def list_queries(broker: CurrentBroker, principal: CurrentPrincipal) -> list[QueryInfo]:
-    return [_info(broker, principal, q) for q in CATALOG.values() if broker.guard.authorize_query(principal, q.name)]
+def build_router(catalog: Catalog) -> APIRouter:
+    """One POST route per catalog query, the list, one query's description, and the variant-name catch-all."""
+    router = APIRouter(prefix="/v1/queries", tags=["queries"])
+    models = {name: request_model(q) for name, q in catalog.items()}
+    for query in catalog.values():
+        router.add_api_route(
+            f"/{query.name}",
+            _endpoint(query, models[query.name]),
+            methods=["POST"],
+            response_model=response_model(query),
+            summary=query.description,
+            description=f"Input: {EXPECTED[query.input]}."
+            + (" Takes an optional `at` (RFC 3339)." if query.accepts_at else ""),
+            operation_id=f"query_{query.name}",
+            responses=ERRORS,
+        )
 
+    @router.get("", summary="The queries you may run", operation_id="list_queries", responses={401: ERRORS[401]})
+    async def list_queries(broker: CurrentBroker, principal: CurrentPrincipal) -> list[QueryInfo]:
+        allowed = broker.guard.authorize_query
+        return [_info(broker, principal, q) for q in catalog.values() if allowed(principal, q.name)]
 
-@router.get("/{name:path}", summary="One query's description", operation_id="get_query", responses=ERRORS)
-async def describe_query(name: str, broker: CurrentBroker, principal: CurrentPrincipal) -> QueryInfo:
-    query = get_query(name)
-    if not broker.guard.authorize_query(principal, query.name):
-        raise PermissionDenied(f"you may not run {query.name}")
-    return _info(broker, principal, query)
+    @router.get("/{name:path}", summary="One query's description", operation_id="get_query", responses=ERRORS)
+    async def describe_query(name: str, broker: CurrentBroker, principal: CurrentPrincipal) -> QueryInfo:
+        query = catalog.get_query(name)
+        if not broker.guard.authorize_query(principal, query.name):
+            raise PermissionDenied(f"you may not run {query.name}")
+        return _info(broker, principal, query)
 
+    @router.post("/{name:path}", include_in_schema=False)
+    async def run_by_variant_name(
+        name: str, request: Request, broker: CurrentBroker, principal: CurrentPrincipal
+    ) -> JSONResponse:
+        query = catalog.get_query(name)
+        raw = await request.body()
+        try:
+            data = json.loads(raw) if raw else None
+            body = models[query.name].model_validate(data)
+        except json.JSONDecodeError:
+            raise RequestValidationError([{"loc": ("body",), "msg": "the body is not valid JSON"}]) from None
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        return await run_query(request, broker, principal, query, body)
 
-@router.post("/{name:path}", include_in_schema=False)
-async def run_by_variant_name(
-    name: str, request: Request, broker: CurrentBroker, principal: CurrentPrincipal
-) -> JSONResponse:
-    query = get_query(name)
-    raw = await request.body()
-    try:
-        data = json.loads(raw) if raw else None
-        body = REQUEST_MODELS[query.name].model_validate(data)
-    except json.JSONDecodeError:
-        raise RequestValidationError([{"loc": ("body",), "msg": "the body is not valid JSON"}]) from None
-    except ValidationError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
-    return await run_query(request, broker, principal, query, body)
+    return router

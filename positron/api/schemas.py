@@ -8,11 +8,11 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
-from positron.egress import Tlp, parse_tlp
 from positron.engine import ProviderStatus, QueryResult
 from positron.inputs import EXPECTED, MAX_VALUE_LENGTH
 from positron.merge import Ranked, Source
 from positron.query import Query
+from positron.security.egress import Tlp, parse_tlp
 
 T = TypeVar("T")
 

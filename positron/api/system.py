@@ -12,7 +12,7 @@ from positron import __version__
 from positron.api.deps import CurrentBroker, CurrentPrincipal
 from positron.api.schemas import ErrorResponse, ProviderInfo, QuotaOut
 from positron.broker import Broker
-from positron.egress import default_max_tlp
+from positron.security.egress import default_max_tlp
 
 router = APIRouter()
 

@@ -13,18 +13,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from positron import enrichment
 from positron.api.deps import CurrentBroker, CurrentPrincipal
 from positron.api.middleware import request_id
 from positron.api.schemas import ErrorResponse, TlpField, result_body
-from positron.batch import BatchItem, ItemError, Outcome, Run, run_batch
 from positron.broker import Broker, Principal
-from positron.egress import Tlp
-from positron.enrichment import parse_request
 from positron.errors import InvalidInput
-from positron.guard import mask_body
 from positron.inputs import MAX_VALUE_LENGTH
 from positron.query import Query
+from positron.security.egress import Tlp
+from positron.security.guard import mask_body
+from positron.workflows import enrich as enrichment
+from positron.workflows.batch import BatchItem, ItemError, Outcome, Run, run_batch
+from positron.workflows.enrich import parse_request
 
 router = APIRouter(prefix="/v1", tags=["workflows"])
 NDJSON = "application/x-ndjson"
@@ -154,7 +154,7 @@ async def enrich(
 ) -> JSONResponse:
     started = time.monotonic()
     payload = {**(body.model_extra or {}), **body.model_dump(exclude_none=True, exclude={"at", "tlp"})}
-    parsed = parse_request(payload, broker.settings.workflows, body.at)
+    parsed = parse_request(payload, broker.settings.workflows, broker.engine.catalog, body.at)
     result = await enrichment.enrich(
         broker.engine,
         parsed,

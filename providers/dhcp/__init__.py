@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import anyio
+from positron.providers.dhcp._leases import Format, Lease, LeaseIndex
+from positron.providers.dhcp._source import LeaseSource
+from positron.queries.network import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from positron.errors import ProviderUnavailable
 from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.providers.dhcp._leases import Format, Lease, LeaseIndex
-from positron.providers.dhcp._source import LeaseSource
-from positron.queries.network import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC
 from positron.query import Answer, Lookup
 
 CONFIDENCE = 0.95

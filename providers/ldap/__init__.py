@@ -21,11 +21,12 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar, TypeVar
 
-from positron.errors import ConfigError, ProviderError, ProviderUnavailable
-from positron.provider import Health, Provider, ProviderConfig, answers
 from positron.providers.ldap._config import LdapConfig
 from positron.providers.ldap._directory import Directory, Entry, Session, md4_available, rdn_value
 from positron.queries import USER_GROUPS, USER_INFO, USER_MANAGER, Person, UserInfo
+
+from positron.errors import ConfigError, ProviderError, ProviderUnavailable
+from positron.provider import Health, Provider, ProviderConfig, answers
 from positron.query import Answer, Lookup
 
 T = TypeVar("T")

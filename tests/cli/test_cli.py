@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from positron.cli import build_openapi, main
+from positron.cli.commands import build_openapi, main
 
 ROOT = Path(__file__).resolve().parents[2]
 

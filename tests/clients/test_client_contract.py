@@ -13,11 +13,11 @@ from typing import Any
 
 import positron_client
 import pytest
+from positron.queries import CATALOG, OnCall, Person, Reputation, UserInfo
 from positron_client import STANDARD_QUERIES, AsyncPositron, Positron, _models, _workflows
 from pydantic import BaseModel
 
 from positron.api import schemas, workflows
-from positron.queries import CATALOG, OnCall, Person, Reputation, UserInfo
 
 CLIENT = Path(__file__).resolve().parents[2] / "clients" / "python"
 

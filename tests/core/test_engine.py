@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from positron.queries import IP_REPUTATION, IP_TO_HOSTNAME
 
-from positron.cache import MemoryCache
 from positron.config import EngineConfig
 from positron.engine import Engine
 from positron.errors import InvalidInput, UnknownProvider
-from positron.queries import IP_REPUTATION, IP_TO_HOSTNAME
+from positron.state.cache import MemoryCache
 from tests.support.fakes import Fake, fake
 
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from positron.merge import Sourced, merge, recency
 from positron.queries import HASH_REPUTATION, IP_TO_HOSTNAME, USER_GROUPS, USER_INFO
 from positron.queries.models import Reputation, UserInfo, Verdict
+
+from positron.merge import Sourced, merge, recency
 from positron.query import Answer
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

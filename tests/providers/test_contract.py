@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from positron.queries import CATALOG
 from pydantic import SecretStr
 
 from positron.provider import Provider, ProviderConfig
-from positron.queries import CATALOG
 from positron.registry import GROUP, Registry
 
 ROOT = Path(__file__).resolve().parents[2]

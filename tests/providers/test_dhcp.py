@@ -15,12 +15,12 @@ import anyio
 import pydantic
 import pytest
 import yaml
-
-from positron.config import parse_settings
-from positron.errors import ProviderUnavailable
 from positron.providers.dhcp import CONFIDENCE, DhcpLeases, DhcpLeasesConfig
 from positron.providers.dhcp._source import LeaseSource
 from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC
+
+from positron.config import parse_settings
+from positron.errors import ProviderUnavailable
 from positron.query import Answer, Lookup, Query
 from positron.registry import Registry
 from tests.support.leases import (

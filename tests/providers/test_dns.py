@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from positron.providers.dns import PAST_CONFIDENCE, PRESENT_CONFIDENCE, Dns, DnsConfig
+from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME
 from pydantic import ValidationError
 
 from positron.errors import BadResponse, ProviderTimeout, ProviderUnavailable
-from positron.providers.dns import PAST_CONFIDENCE, PRESENT_CONFIDENCE, Dns, DnsConfig
-from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME
 from positron.query import Lookup
 from tests.support.dns_server import RunningServer, Zone, black_hole, dns_server
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from positron.queries import IP_TO_HOSTNAME
 
 from positron.broker import Broker
 from positron.config import parse_settings
 from positron.demo import DATA
-from positron.queries import IP_TO_HOSTNAME
 from positron.registry import Registry
 from tests.emulators.splunk import SplunkEmulator
 from tests.support.dns_server import RunningServer, Zone, dns_server

@@ -23,11 +23,11 @@ import ldap3
 import pydantic
 import pytest
 from ldap3.utils.ntlm import NtlmClient
-
-from positron.errors import BadResponse, PositronError, ProviderAuthError, ProviderTimeout, ProviderUnavailable
 from positron.providers.ldap import Ldap, LdapConfig
 from positron.providers.ldap._directory import Entry, md4_available, rdn_value
 from positron.queries import USER_GROUPS, USER_INFO, USER_MANAGER, Person, UserInfo
+
+from positron.errors import BadResponse, PositronError, ProviderAuthError, ProviderTimeout, ProviderUnavailable
 from positron.query import Answer, Lookup, Query
 from tests.support import slapd as slapd_support
 from tests.support.slapd import Slapd, free_port, running_slapd

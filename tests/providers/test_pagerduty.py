@@ -15,6 +15,8 @@ import aiohttp
 import pydantic
 import pytest
 import yaml
+from positron.providers.pagerduty import PagerDuty, PagerDutyConfig
+from positron.queries import TEAM_ONCALL
 
 from positron.config import parse_settings
 from positron.errors import (
@@ -25,8 +27,6 @@ from positron.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from positron.providers.pagerduty import PagerDuty, PagerDutyConfig
-from positron.queries import TEAM_ONCALL
 from positron.query import Lookup
 from positron.registry import Registry
 from tests.emulators.pagerduty import HTML_BASE, PagerDutyEmulator

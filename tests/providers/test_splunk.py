@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from positron.providers.splunk import Splunk, SplunkConfig
+from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, USER_INFO, UserInfo
 from pydantic import ValidationError
 
 from positron.errors import (
@@ -26,8 +28,6 @@ from positron.errors import (
     ProviderUnavailable,
     UnsupportedInput,
 )
-from positron.providers.splunk import Splunk, SplunkConfig
-from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, USER_INFO, UserInfo
 from positron.query import Lookup
 from tests.emulators.splunk import SplunkEmulator, pipeline_shape, quoted_literals
 

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from positron.errors import ProviderUnavailable
 from positron.providers.static_inventory import StaticInventory, StaticInventoryConfig
 from positron.queries import (
     DOMAIN_REPUTATION,
@@ -23,9 +21,10 @@ from positron.queries import (
     USER_INFO,
     USER_MANAGER,
     Person,
-    Query,
 )
-from positron.query import Lookup
+
+from positron.errors import ProviderUnavailable
+from positron.query import Lookup, Query
 
 HOSTS = """hostname,ip,mac,updated
 WS-042.corp.example,10.20.0.42,00-16-3E-12-34-56,2026-11-01T09:00:00+00:00

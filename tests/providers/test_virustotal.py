@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from positron.providers.virustotal import EICAR_SHA256, VirusTotal
+from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
 from pydantic import ValidationError
 
 from positron.errors import (
@@ -26,8 +28,6 @@ from positron.errors import (
     UnsupportedInput,
 )
 from positron.provider import RateLimit
-from positron.providers.virustotal import EICAR_SHA256, VirusTotal
-from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
 from positron.query import Answer, Lookup
 from tests.emulators.virustotal import VirusTotalEmulator
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from positron.api import create_app
+from positron.api.app import create_app
 from positron.broker import Broker
 from positron.config import parse_settings
 from positron.demo import demo_config

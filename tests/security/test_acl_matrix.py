@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from positron.queries import CATALOG
 
 from positron.api.schemas import EXAMPLES
-from positron.auth import Principal
-from positron.queries import CATALOG
+from positron.security.auth import Principal
 from tests.security.support import GROUPS, api_keys, auth, broker, client, demo_providers, serving
 
 ALL = set(CATALOG)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from positron.egress import classify, parse_tlp, skip_reason
 from positron.inputs import InputKind
+from positron.security.egress import classify, parse_tlp, skip_reason
 from tests.emulators.virustotal import VirusTotalEmulator
 from tests.security.support import auth, broker, client, serving
 

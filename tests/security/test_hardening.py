@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from positron.api import create_app
+from positron.api.app import create_app
 from tests.security.support import auth, broker, client, demo_providers
 
 QUERY = "/v1/queries/IP_TO_HOSTNAME"

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from positron.api import create_app
-from positron.auth import INVALID, KeyStore, create_key, generate_key, hash_key, parse_expiry, read_keys_file
-from positron.cli import main
+from positron.api.app import create_app
+from positron.cli.commands import main
 from positron.config import parse_settings
 from positron.errors import AuthenticationFailed, ConfigError
+from positron.security.auth import INVALID, KeyStore, create_key, generate_key, hash_key, parse_expiry, read_keys_file
 from tests.security.support import auth, broker, client, demo_providers, key_of, serving
 from tests.support.apps import registry
 

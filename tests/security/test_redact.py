@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from positron import redact
 from positron.config import parse_settings
+from positron.security import redact
 from tests.support.apps import registry
 
 SECRET = "s3cr3t/with+chars=&more"

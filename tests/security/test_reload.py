@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import yaml
 
-from positron.auth import create_key, key_line
 from positron.broker import Broker
 from positron.config import load_settings
 from positron.demo import DATA
+from positron.security.auth import create_key, key_line
 from tests.security.support import serving
 from tests.support.apps import registry
 from tests.support.servers import positron_server

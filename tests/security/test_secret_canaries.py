@@ -28,7 +28,7 @@ import pytest
 import yaml
 from ldap3.utils.log import EXTENDED, OFF, set_library_log_detail_level, set_library_log_hide_sensitive_data
 
-from positron.api import create_app
+from positron.api.app import create_app
 from positron.broker import Broker
 from positron.config import Settings, parse_settings
 from positron.demo import DATA
@@ -335,7 +335,7 @@ async def test_no_canary_in_what_a_real_server_sends_or_prints_at_debug(tmp_path
         port = free_port()
         out, err = (tmp_path / "stdout.log").open("wb"), (tmp_path / "stderr.log").open("wb")
         command = [sys.executable, "-c", SERVE_AT_DEBUG, "serve", "--config", str(path), "--port", str(port)]
-        proc = subprocess.Popen(command, stdout=out, stderr=err, env={**os.environ, **env})
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env={**os.environ, **env}, cwd=tmp_path)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
                 await _wait_ready(http, proc)

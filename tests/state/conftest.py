@@ -10,8 +10,8 @@ import pytest
 
 from positron.config import CircuitConfig, EngineConfig, RedisConfig
 from positron.engine import Engine
-from positron.metrics import Metrics
-from positron.state import State, memory_state, redis_state
+from positron.state.backends import State, memory_state, redis_state
+from positron.telemetry.metrics import Metrics
 from tests.support.fakes import Fake
 from tests.support.redis_server import RedisServer, redis_server
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
-from positron.circuit import Circuit
+from positron.queries import IP_TO_HOSTNAME
+
 from positron.config import CircuitConfig, EngineConfig
 from positron.engine import Engine
-from positron.metrics import Metrics
-from positron.queries import IP_TO_HOSTNAME
-from positron.state import memory_state
+from positron.state.backends import memory_state
+from positron.state.circuit import Circuit
+from positron.telemetry.metrics import Metrics
 from tests.state.test_shared_state import status
 from tests.support.apps import broker
 from tests.support.fakes import Fake, fake

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 import redis
+from positron.queries import HASH_REPUTATION, IP_TO_HOSTNAME
 
 from positron.config import EngineConfig
 from positron.engine import Engine
-from positron.metrics import Metrics
-from positron.queries import HASH_REPUTATION, IP_TO_HOSTNAME
-from positron.state import State, redis_state
+from positron.state.backends import State, redis_state
+from positron.telemetry.metrics import Metrics
 from tests.state.conftest import redis_config
 from tests.state.test_shared_state import SHA256, status
 from tests.support.fakes import Fake, fake
@@ -87,7 +87,7 @@ async def test_redis_down_from_the_start_falls_back_and_says_so(caplog: pytest.L
     provider = fake("vt", answer="ws-1", rate_limits=[{"requests": 2, "per_s": 60}])
     eng = Engine([provider], EngineConfig(deadline_s=1), state=state)
     try:
-        with caplog.at_level(logging.WARNING, logger="positron.redis_state"):
+        with caplog.at_level(logging.WARNING, logger="positron.state.redis"):
             results = [status(await eng.run(IP_TO_HOSTNAME, f"10.1.2.{i}"), "vt").status for i in range(3)]
         assert results == ["ok", "ok", "rate_limited"]  # the per-process buckets still hold the limit
         warnings = [r.getMessage() for r in caplog.records if "redis unavailable" in r.getMessage()]

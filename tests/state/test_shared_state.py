@@ -6,9 +6,10 @@ import asyncio
 import time
 from typing import Any
 
-from positron.engine import Engine, ProviderStatus
-from positron.metrics import Metrics
 from positron.queries import HASH_REPUTATION, IP_TO_HOSTNAME
+
+from positron.engine import Engine, ProviderStatus
+from positron.telemetry.metrics import Metrics
 from tests.state.conftest import BuildEngine
 from tests.support.fakes import fake
 

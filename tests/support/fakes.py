@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
+from positron.queries import HASH_REPUTATION, IP_TO_HOSTNAME, USER_MANAGER
+from positron.queries.models import Person, Reputation, Verdict
 from pydantic import Field
 
 from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.queries import HASH_REPUTATION, IP_TO_HOSTNAME, USER_MANAGER
-from positron.queries.models import Person, Reputation, Verdict
 from positron.query import Answer, Lookup
-from positron.secrets import Secret
+from positron.security.secrets import Secret
 
 
 class FakeConfig(ProviderConfig):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from positron.cli import main
+from positron.cli.commands import main
 from tests.support.servers import positron_server
 
 ALERT = {

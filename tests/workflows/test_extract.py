@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from positron.enrich import Observable, alert_time, extract, refang, typed
 from positron.errors import InvalidInput
-from positron.summary import markdown
+from positron.workflows.observables import Observable, alert_time, extract, refang, typed
+from positron.workflows.summary import markdown
 
 WEBHOOK = {
     "search_name": "Malware on endpoint",

@@ -18,15 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from positron import redact
-from positron.acl import ADMIN, NO_CACHE, RUN, USE, AccessControl, Decision
-from positron.audit import AuditLog
-from positron.auth import KeyEntry, KeyStore, Principal, hash_key, read_keys_file
+from positron.catalog import canonical_name
 from positron.config import Settings, load_settings
-from positron.egress import Tlp, classify, skip_reason
 from positron.errors import ConfigError, PermissionDenied, QueryError
-from positron.queries import canonical_name, get_query
 from positron.query import Query
+from positron.security import redact
+from positron.security.acl import ADMIN, NO_CACHE, RUN, USE, AccessControl, Decision
+from positron.security.audit import AuditLog
+from positron.security.auth import KeyEntry, KeyStore, Principal, hash_key, read_keys_file
+from positron.security.egress import Tlp, classify, skip_reason
 
 if TYPE_CHECKING:
     from positron.engine import Engine, ProviderStatus, QueryResult
@@ -150,7 +150,7 @@ class Guard:
         record["query"] = query.name if isinstance(query, Query) else canonical_name(query)[:64]
         value, outcome = raw_value, None
         try:
-            q = query if isinstance(query, Query) else get_query(query)
+            q = query if isinstance(query, Query) else self.engine.catalog.get_query(query)
             decision = self.authorize_query(principal, q.name)
             record.update(decision="allowed" if decision else "denied", rule=decision.rule)
             if not decision:

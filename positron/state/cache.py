@@ -24,10 +24,10 @@ from typing import Any, Protocol, cast
 
 from pydantic import BaseModel, SecretStr
 
-from positron.codec import DecodeError, decode_answers, encode_answers
 from positron.provider import ProviderConfig
 from positron.query import Answer, Lookup, Query
-from positron.redis_state import REDIS_ERRORS, RedisState
+from positron.state.codec import DecodeError, decode_answers, encode_answers
+from positron.state.redis import REDIS_ERRORS, RedisState
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from positron.batch import BatchItem, ItemError, Run, run_batch
+from positron.catalog import Catalog, canonical_name
 from positron.config import WorkflowConfig
 from positron.engine import Engine
-from positron.enrich import DEFAULT_HINTS, TYPE_QUERIES, Observable, alert_time, extract, typed
 from positron.errors import InvalidInput
-from positron.queries import CATALOG, canonical_name
-from positron.summary import markdown
+from positron.workflows.batch import BatchItem, ItemError, Run, run_batch
+from positron.workflows.observables import DEFAULT_HINTS, TYPE_QUERIES, Observable, alert_time, extract, typed
+from positron.workflows.summary import markdown
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,9 @@ class EnrichRequest:
     title: str | None
 
 
-def parse_request(payload: Mapping[str, Any], config: WorkflowConfig, at: datetime | None = None) -> EnrichRequest:
+def parse_request(
+    payload: Mapping[str, Any], config: WorkflowConfig, catalog: Catalog, at: datetime | None = None
+) -> EnrichRequest:
     """``{"observables": [...]}``, ``{"alert": {...}}``, or the raw alert itself (a bare Splunk webhook body)."""
     alert: Mapping[str, Any] = {}
     if isinstance(payload.get("observables"), list):
@@ -44,38 +46,40 @@ def parse_request(payload: Mapping[str, Any], config: WorkflowConfig, at: dateti
     return EnrichRequest(
         observables,
         alert,
-        _wanted(payload.get("queries")),
+        _wanted(payload.get("queries"), catalog),
         at or alert_time(alert, config.enrich_time_field),
         title if isinstance(title, str) else None,
     )
 
 
-def _wanted(names: Any) -> set[str] | None:
+def _wanted(names: Any, catalog: Catalog) -> set[str] | None:
     if names is None:
         return None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise InvalidInput("queries: expected a list of query names")
     wanted = {canonical_name(q) for q in names}
-    if unknown := sorted(wanted - set(CATALOG)):
-        raise InvalidInput(f"queries: unknown {', '.join(unknown)}; known: {', '.join(CATALOG)}")
+    if unknown := sorted(wanted - set(catalog)):
+        raise InvalidInput(f"queries: unknown {', '.join(unknown)}; known: {', '.join(catalog)}")
     return wanted
 
 
-def plan(request: EnrichRequest, may_run: Callable[[str], bool]) -> list[tuple[int, str, BatchItem]]:
+def plan(
+    request: EnrichRequest, catalog: Catalog, may_run: Callable[[str], bool]
+) -> list[tuple[int, str, BatchItem]]:
     """(observable index, query, item) for every applicable query the caller may run (and asked for)."""
     steps = []
     for n, obs in enumerate(request.observables):
         for name in TYPE_QUERIES[obs.type]:
             if (request.wanted is not None and name not in request.wanted) or not may_run(name):
                 continue
-            steps.append((n, name, BatchItem(name, obs.value, request.at if CATALOG[name].accepts_at else None)))
+            steps.append((n, name, BatchItem(name, obs.value, request.at if catalog[name].accepts_at else None)))
     return steps
 
 
 async def enrich(
     engine: Engine, request: EnrichRequest, run: Run, may_run: Callable[[str], bool], concurrency: int = 32
 ) -> dict[str, Any]:
-    steps = plan(request, may_run)
+    steps = plan(request, engine.catalog, may_run)
     entries: list[dict[str, Any]] = [
         {"type": o.type, "value": o.value, "field": o.field, "results": {}} for o in request.observables
     ]

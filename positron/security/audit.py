@@ -50,7 +50,7 @@ class AuditLog:
         self._hash_key = hash_key.get_secret_value().encode() if hash_key is not None else b""
         self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self._listener: logging.handlers.QueueListener | None = None
-        self._logger = logging.Logger("positron.audit")  # standalone: never propagates to the app's handlers
+        self._logger = logging.Logger("positron.security.audit")  # standalone: never propagates to the app's handlers
         if destination is not None:
             self._logger.addHandler(logging.handlers.QueueHandler(self._queue))
             self._logger.setLevel(logging.INFO)

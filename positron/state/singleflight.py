@@ -21,11 +21,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from positron.codec import DecodeError, decode_answers, decode_outcome, encode_outcome
 from positron.errors import ProviderError, ProviderTimeout
-from positron.metrics import Metrics
 from positron.query import Answer, Query
-from positron.redis_state import REDIS_ERRORS, RedisState
+from positron.state.codec import DecodeError, decode_answers, decode_outcome, encode_outcome
+from positron.state.redis import REDIS_ERRORS, RedisState
+from positron.telemetry.metrics import Metrics
 
 Call = Callable[[], Awaitable[list[Answer[Any]]]]
 HANDOFF_TTL_MS = 5000

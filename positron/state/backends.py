@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from positron.cache import AnswerCache, MemoryCache, RedisCache
 from positron.config import RedisConfig
-from positron.metrics import Metrics
 from positron.provider import RateLimit
-from positron.ratelimit import Limiter, LocalLimiter, RedisLimiter
-from positron.redis_state import RedisState
-from positron.singleflight import Flights, LocalFlights, RedisFlights
+from positron.state.cache import AnswerCache, MemoryCache, RedisCache
+from positron.state.ratelimit import Limiter, LocalLimiter, RedisLimiter
+from positron.state.redis import RedisState
+from positron.state.singleflight import Flights, LocalFlights, RedisFlights
+from positron.telemetry.metrics import Metrics
 
 
 @dataclass(slots=True)

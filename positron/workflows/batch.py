@@ -16,7 +16,6 @@ from typing import Any
 
 from positron.engine import Engine
 from positron.errors import QueryError
-from positron.queries import get_query
 from positron.query import Query
 
 # Runs one distinct item (query, normalized value, at) to its response body; raises QueryError for its own 4xx.
@@ -42,7 +41,7 @@ Outcome = dict[str, Any] | ItemError
 
 def _identity(engine: Engine, item: BatchItem) -> tuple[Query[Any], str, datetime | None]:
     """The canonical (query, normalized value, at) that decides which items are the same work."""
-    query = get_query(item.query)
+    query = engine.catalog.get_query(item.query)
     lookup = engine.lookup(query, item.value, item.at)
     at = lookup.at.astimezone(UTC) if lookup.at else None
     return query, lookup.value, at

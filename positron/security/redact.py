@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from positron.secrets import secret_fields
+from positron.security.secrets import secret_fields
 
 MASK = "**********"
 MIN_LENGTH = 6  # shorter values would mask ordinary words; placeholders and short keys are refused at load

@@ -1,6 +1,6 @@
 """Access control with Casbin: who may run which query, use which provider instance, see which field, administer.
 
-The model (``acl/model.conf``, shipped in the package as ``positron/acl_files``) is RBAC with groups and glob
+The model (``acl/model.conf``, installed as the data package ``positron.acl``) is RBAC with groups and glob
 patterns on objects and actions. A request is allowed when some policy line allows it for the principal or any of
 the groups its key carries, and no line denies it for any of them; nothing matching means deny. Pycasbin
 evaluates the lines: one enforcer with an allow-override effect finds the allowing line, one with a deny-override
@@ -26,15 +26,15 @@ import casbin
 from casbin.effect.default_effectors import AllowOverrideEffector, DenyOverrideEffector
 from casbin.util.builtin_operators import glob_match
 
-from positron.auth import Principal
 from positron.errors import ConfigError
+from positron.security.auth import Principal
 
 # pycasbin logs every decision (a denial at WARNING) and its model at start; the audit log records decisions
 # instead. Levels, unlike ``disabled``, survive the dictConfig that uvicorn runs at start.
 for _name in ("casbin", "casbin.policy", "casbin.enforcer", "casbin.role"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
-DEFAULTS = files("positron") / "acl_files"  # acl/ in the repository, shipped in the package
+DEFAULTS = files("positron.acl")  # acl/ in the repository, installed as package data
 MODEL = DEFAULTS.joinpath("model.conf").read_text(encoding="utf-8")
 DEFAULT_POLICY = DEFAULTS.joinpath("policy.csv").read_text(encoding="utf-8")
 DEFAULT_POLICY_SOURCE = "the default policy (acl/policy.csv)"

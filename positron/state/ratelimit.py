@@ -20,7 +20,7 @@ from typing import Protocol
 
 from positron.errors import ProviderRateLimited
 from positron.provider import RateLimit
-from positron.redis_state import REDIS_ERRORS, RedisState
+from positron.state.redis import REDIS_ERRORS, RedisState
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from positron.config import RedisConfig
-from positron.metrics import Metrics
+from positron.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

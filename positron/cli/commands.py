@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from positron.broker import Broker
+from positron.cli.remote import post_json
 from positron.config import Settings, get_environment, load_settings, parse_settings
 from positron.demo import demo_config, new_demo_key
 from positron.errors import PositronError
 from positron.registry import Registry
-from positron.remote import post_json
 
 SERVER = click.option("--server", default=None, envvar="POSITRON_URL", help="Ask this server instead ($POSITRON_URL)")
 KEY = click.option("--key", default=None, envvar="POSITRON_API_KEY", help="API key for --server ($POSITRON_API_KEY)")
@@ -55,7 +55,7 @@ def serve(config: Path | None, host: str | None, port: int | None) -> None:
     """Start the API server; with no config, the embedded offline demo."""
     import uvicorn
 
-    from positron.api import create_app
+    from positron.api.app import create_app
 
     registry = Registry.from_entry_points()
     try:
@@ -109,7 +109,7 @@ def query(
 ) -> None:
     """Run one query: in-process against the configured providers, or on a server with --server."""
     from positron.api.schemas import result_body
-    from positron.queries import canonical_name, get_query
+    from positron.catalog import canonical_name
 
     when = _parse_at(at)
     try:
@@ -120,7 +120,8 @@ def query(
             registry = Registry.from_entry_points()
             settings, _ = _settings(config, registry)
             broker = Broker(settings, registry)
-            answer = asyncio.run(_run_query(broker, get_query(name), value, when, providers or None))
+            query = broker.engine.catalog.get_query(name)
+            answer = asyncio.run(_run_query(broker, query, value, when, providers or None))
             result = result_body(answer)
     except PositronError as exc:
         return _fail(exc)
@@ -205,13 +206,13 @@ def enrich(alert: Any, config: Path | None, server: str | None, key: str | None)
 
 def _enrich_here(config: Path | None, payload: dict[str, Any]) -> dict[str, Any]:
     """Enrich in-process with the configured providers (like `query` without --server: no API key, no policy)."""
-    from positron import enrichment
     from positron.api.schemas import result_body
+    from positron.workflows import enrich as enrichment
 
     registry = Registry.from_entry_points()
     settings, _ = _settings(config, registry)
     broker = Broker(settings, registry)
-    request = enrichment.parse_request(payload, settings.workflows)
+    request = enrichment.parse_request(payload, settings.workflows, broker.engine.catalog)
 
     async def run_one(query: Any, value: str, at: datetime | None) -> dict[str, Any]:
         return result_body(await broker.engine.run(query, value, at))
@@ -237,7 +238,7 @@ def keys() -> None:
 @click.option("--expires", default=None, help="90d, 12h, 30m from now, or an RFC 3339 time (default: never)")
 def keys_create(principal: str, groups: str, expires: str | None) -> None:
     """Create an API key and print it with the line to store."""
-    from positron.auth import create_key, new_key_text, parse_expiry
+    from positron.security.auth import create_key, new_key_text, parse_expiry
 
     try:
         when = parse_expiry(expires)
@@ -271,7 +272,7 @@ def openapi() -> None:
 
 def build_openapi() -> dict[str, Any]:
     """The spec does not depend on config: it is built from the catalog."""
-    from positron.api import create_app
+    from positron.api.app import create_app
 
     registry = Registry.from_entry_points()
     spec: dict[str, Any] = create_app(Broker(Settings(), registry)).openapi()
