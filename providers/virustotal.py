@@ -23,12 +23,9 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
-import aiohttp
-from multidict import CIMultiDictProxy
 from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
 from pydantic import Field, field_validator
 from yarl import URL
@@ -38,10 +35,9 @@ from positron.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderRateLimited,
-    ProviderTimeout,
-    ProviderUnavailable,
     UnsupportedInput,
 )
+from positron.http import HttpResponse, HttpSource, status_error
 from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
 from positron.query import Answer, Lookup
 from positron.security.secrets import Secret
@@ -114,23 +110,18 @@ class VirusTotal(Provider[VirusTotalConfig]):
 
     def __init__(self, name: str, config: VirusTotalConfig) -> None:
         super().__init__(name, config)
-        self._session: aiohttp.ClientSession | None = None
-        self._where = URL(config.base_url).host or "virustotal"
-
-    async def open(self) -> None:
-        if self._session is not None:
-            return
-        self._session = aiohttp.ClientSession(
-            headers={"x-apikey": self.config.api_key.get_secret_value(), "Accept": "application/json"},
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-            connector=aiohttp.TCPConnector(limit=self.config.max_concurrency),
-            raise_for_status=False,
+        self._http = HttpSource(
+            config.base_url,
+            headers={"x-apikey": config.api_key.get_secret_value(), "Accept": "application/json"},
+            timeout_s=config.timeout_s,
+            max_connections=config.max_concurrency,
         )
 
+    async def open(self) -> None:
+        await self._http.open()
+
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._http.aclose()
 
     async def health(self) -> Health:
         """One authenticated lookup of the EICAR test file (uses one request of the quota)."""
@@ -174,18 +165,10 @@ class VirusTotal(Provider[VirusTotalConfig]):
 
     async def _get(self, path: str, kind: _Kind) -> dict[str, Any] | None:
         """The ``data`` object at ``path``, or None when VirusTotal has no such object."""
-        if self._session is None:
-            raise ProviderUnavailable("the virustotal provider is not open")
-        try:
-            async with self._session.get(self.config.base_url + path, allow_redirects=False) as resp:
-                status, headers, body = resp.status, resp.headers, await resp.read()
-        except TimeoutError as exc:
-            raise ProviderTimeout(f"{self._where} did not answer within {self.config.timeout_s:g} s") from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderUnavailable(f"cannot reach {self._where}: {type(exc).__name__}") from exc
-        if status == 200:
-            return _parse_data(body, kind)
-        _raise_for_status(status, headers, body)
+        response = await self._http.get(path)
+        if response.status == 200:
+            return _parse_data(response.body, kind)
+        _raise_for_status(response)
         return None
 
 
@@ -217,21 +200,20 @@ def _domain_skip_reason(value: str, internal_domains: list[str]) -> str | None:
     return None
 
 
-def _raise_for_status(status: int, headers: CIMultiDictProxy[str], body: bytes) -> None:
+def _raise_for_status(response: HttpResponse) -> None:
     """Raise the positron error for a non-200 answer; return when it means "no such object"."""
-    code = _error_code(body)
+    status, code = response.status, _error_code(response.body)
     shown = f"HTTP {status} {code}" if code else f"HTTP {status}"
     if (status, code) in ((404, "NotFoundError"), (400, "NotAvailableYet")):
         return
     if status in (401, 403):
         raise ProviderAuthError(f"virustotal refused the API key ({shown})")
     if status == 429:
-        retry_after = _retry_after(headers.get("Retry-After"))
-        raise ProviderRateLimited(f"virustotal quota exceeded ({shown})", retry_after=retry_after)
-    if status >= 500:
-        raise ProviderUnavailable(f"virustotal is unavailable ({shown})")
+        raise ProviderRateLimited(f"virustotal quota exceeded ({shown})", retry_after=response.retry_after)
     if status == 400:
         raise UnsupportedInput(f"virustotal refused the value ({shown})")
+    if status >= 500:
+        raise status_error(response, code or "")
     raise BadResponse(f"unexpected answer from virustotal ({shown}); check base_url")
 
 
@@ -244,23 +226,6 @@ def _error_code(body: bytes) -> str | None:
     error = doc.get("error") if isinstance(doc, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) and _ERROR_CODE.match(code) else None
-
-
-def _retry_after(raw: str | None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date."""
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _parse_data(body: bytes, kind: _Kind) -> dict[str, Any]:

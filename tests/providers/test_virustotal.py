@@ -483,19 +483,6 @@ async def test_connector_limit_is_max_concurrency(make_provider: MakeProvider, v
     assert vt.max_in_flight == 2
 
 
-async def test_open_and_aclose_manage_one_session(vt: VirusTotalEmulator):
-    config = VirusTotal.Config.model_validate({"type": "virustotal", "api_key": API_KEY, "base_url": vt.base_url})
-    provider = VirusTotal("vt", config)
-    await provider.open()
-    session = provider._session
-    await provider.open()
-    assert provider._session is session
-    assert isinstance(session, aiohttp.ClientSession)
-    await provider.aclose()
-    assert session.closed
-    await provider.aclose()  # idempotent
-
-
 def test_registered_entry_point_and_queries():
     (ep,) = [ep for ep in entry_points(group="positron.providers") if ep.name == "virustotal"]
     assert ep.load() is VirusTotal
