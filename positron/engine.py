@@ -22,7 +22,6 @@ from typing import Any, Literal
 from positron.catalog import Catalog
 from positron.config import CircuitConfig, EngineConfig
 from positron.errors import (
-    InvalidInput,
     ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
@@ -41,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # Errors that say nothing about the source's health: they do not count towards opening its circuit.
 NOT_FAILURES = (ProviderRateLimited, UnsupportedInput)
-Outcome = tuple["ProviderStatus", list[Answer[Any]]]
+Called = tuple["ProviderStatus", list[Answer[Any]]]  # one instance's status and answers
 
 Status = Literal["ok", "no_data", "error", "timeout", "rate_limited", "skipped"]
 
@@ -67,6 +66,8 @@ class QueryResult:
     merged: Merged
     providers: list[ProviderStatus]
     took_ms: float
+    masked: tuple[str, ...] = ()  # answer fields blanked for this caller (the guard masks)
+    hint: str | None = None  # why the answer is empty when no instance could have answered
 
 
 @dataclass(slots=True)
@@ -164,13 +165,6 @@ class Engine:
             ]
         return list(serving)
 
-    def lookup(self, query: Query[Any], raw_value: str, at: datetime | None) -> Lookup:
-        if at is not None and not query.accepts_at:
-            raise InvalidInput(f"{query.name} does not take 'at' (it answers for now only)")
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        return Lookup(query, query.normalize(raw_value), at)
-
     def _select(self, query: Query[Any], names: Sequence[str] | None) -> list[Instance]:
         serving = self.answering(query)
         if names is None:
@@ -192,11 +186,24 @@ class Engine:
         no_cache: bool = False,
         skip: Mapping[str, str] | None = None,
     ) -> QueryResult:
-        """Answer one query. ``skip`` maps instance names to a reason they must not be asked (e.g. denied)."""
+        """Unguarded, for engine tests and benchmarks: no ACL, no egress, no audit. Serving code calls the guard
+        (``Broker.ask``), which builds the ``Lookup`` and calls ``ask``."""
+        lookup = Lookup.of(query, raw_value, at)
+        return await self.ask(lookup, providers=providers, no_cache=no_cache, skip=skip)
+
+    async def ask(
+        self,
+        lookup: Lookup,
+        *,
+        providers: Sequence[str] | None = None,
+        no_cache: bool = False,
+        skip: Mapping[str, str] | None = None,
+    ) -> QueryResult:
+        """Answer one normalized lookup. ``skip`` maps instance names to a reason they must not be asked."""
         started = time.monotonic()
-        lookup = self.lookup(query, raw_value, at)
+        query = lookup.query
         selected = self._select(query, providers)
-        outcomes: list[Outcome | None] = [None] * len(selected)
+        outcomes: list[Called | None] = [None] * len(selected)
         asking: list[tuple[int, Instance, str]] = []
         for i, inst in enumerate(selected):
             reason = (skip.get(inst.name) if skip else None) or inst.provider.skip_reason(lookup)
@@ -222,7 +229,7 @@ class Engine:
         return QueryResult(query, lookup.value, lookup.at, merged, [st for st, _ in results], took)
 
     async def _from_cache(
-        self, lookup: Lookup, asking: list[tuple[int, Instance, str]], outcomes: list[Outcome | None], started: float
+        self, lookup: Lookup, asking: list[tuple[int, Instance, str]], outcomes: list[Called | None], started: float
     ) -> list[tuple[int, Instance, str]]:
         """Fill ``outcomes`` from the cache (one round trip for all instances); returns the misses."""
         assert self.cache is not None
@@ -244,7 +251,7 @@ class Engine:
         self,
         lookup: Lookup,
         asking: list[tuple[int, Instance, str]],
-        outcomes: list[Outcome | None],
+        outcomes: list[Called | None],
         started: float,
         no_cache: bool,
     ) -> None:
@@ -271,7 +278,7 @@ class Engine:
             status.error_code = "deadline"
             outcomes[i] = (status, [])
 
-    async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Outcome:
+    async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Called:
         started = time.monotonic()
         status = _status(inst, "ok")
         answers: list[Answer[Any]] = []

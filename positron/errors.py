@@ -5,6 +5,9 @@
     ├── QueryError                  the caller's fault → a 4xx response
     │   ├── UnknownQuery            404  unknown_query
     │   ├── InvalidInput            422  invalid_input
+    │   ├── InvalidBody             422  invalid_request   (malformed JSON, says where)
+    │   ├── UnsupportedMediaType    415  unsupported_media_type
+    │   ├── TooMuchWork             422  too_many_lookups  (names the workflows.* limit)
     │   ├── UnknownProvider         422  unknown_provider
     │   ├── AuthenticationFailed    401  unauthenticated
     │   └── PermissionDenied        403  forbidden
@@ -59,6 +62,21 @@ class UnknownQuery(QueryError):
 class InvalidInput(QueryError):
     status_code = 422
     code = "invalid_input"
+
+
+class InvalidBody(QueryError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class UnsupportedMediaType(QueryError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class TooMuchWork(QueryError):
+    status_code = 422
+    code = "too_many_lookups"
 
 
 class UnknownProvider(QueryError):

@@ -12,13 +12,13 @@ key never goes into a URL, a log line or an error message). ``data.attributes.la
     bad JSON, unexpected shape, 3xx, other codes → BadResponse
     connection refused / reset                   → ProviderUnavailable;  timeout → ProviderTimeout
 
-VirusTotal is an external service: private, loopback, link-local, multicast and reserved addresses and internal
-domains are never sent (``skip_reason``; the handlers refuse them too).
+VirusTotal is an external service: internal values (non-public addresses, internal names; the core's one rule set,
+``positron.security.egress.internal_reason``, plus this instance's ``internal_domains``) are never sent
+(``skip_reason``; the handlers refuse them too).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -40,13 +40,12 @@ from positron.errors import (
 from positron.http import HttpResponse, HttpSource, status_error
 from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
 from positron.query import Answer, Lookup
+from positron.security.egress import internal_reason
 from positron.security.secrets import Secret
 
 GUI_URL = "https://www.virustotal.com/gui"
 EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
 PUBLIC_API_LIMITS = (RateLimit(requests=4, per_s=60), RateLimit(requests=500, per_s=86_400))
-# Special-use and never-delegated suffixes: always internal, whatever internal_domains says.
-SPECIAL_USE_SUFFIXES = ("localhost", "local", "internal", "arpa", "invalid", "lan", "home", "corp")
 CONFIDENCE_FLOOR = 0.3
 ENGINES_FOR_FULL_CONFIDENCE = 20
 
@@ -136,11 +135,9 @@ class VirusTotal(Provider[VirusTotalConfig]):
         return Health(ok=True, detail="authenticated")
 
     def skip_reason(self, lookup: Lookup) -> str | None:
-        if lookup.query.name == IP_REPUTATION.name:
-            return _ip_skip_reason(lookup.value)
-        if lookup.query.name == DOMAIN_REPUTATION.name:
-            return _domain_skip_reason(lookup.value, self.config.internal_domains)
-        return None
+        """The core's egress rules (and this instance's internal_domains) decide what may leave."""
+        reason = internal_reason(lookup.query.input, lookup.value, self.config.internal_domains)
+        return None if reason is None else f"{reason} not sent to an external service"
 
     @answers(HASH_REPUTATION)
     async def hash_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
@@ -170,34 +167,6 @@ class VirusTotal(Provider[VirusTotalConfig]):
             return _parse_data(response.body, kind)
         _raise_for_status(response)
         return None
-
-
-def _ip_skip_reason(value: str) -> str | None:
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return "not an IP address"
-    checks = (
-        ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
-        ("unspecified", address.is_unspecified),
-        ("private", address.is_private),
-        ("reserved", address.is_reserved),
-        ("non-public", not address.is_global),
-    )
-    for what, hit in checks:
-        if hit:
-            return f"{what} address not sent to an external service"
-    return None
-
-
-def _domain_skip_reason(value: str, internal_domains: list[str]) -> str | None:
-    name = value.rstrip(".").casefold()
-    for suffix in (*internal_domains, *SPECIAL_USE_SUFFIXES):
-        if name == suffix or name.endswith("." + suffix):
-            return "internal domain not sent to an external service"
-    return None
 
 
 def _raise_for_status(response: HttpResponse) -> None:
