@@ -24,7 +24,9 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi import responses as fastapi_responses
 from fastapi.routing import APIRoute
+from fastapi.security.utils import get_authorization_scheme_param
 
+from positron.api.deps import authenticate
 from positron.errors import InvalidBody, UnsupportedMediaType
 
 MAX_DEPTH = 32  # real alerts and requests are a few levels deep; deeper only makes recursion expensive
@@ -76,8 +78,15 @@ def _depth_exceeds(document: Any, limit: int) -> bool:
     return False
 
 
+def _bearer_token(request: Request) -> str | None:
+    """The token as FastAPI's ``HTTPBearer`` reads it (which the routes also declare, for OpenAPI)."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    return token if scheme.lower() == "bearer" and token else None
+
+
 class JsonRoute(APIRoute):
-    """An API route whose JSON body is read by ``read_json`` before FastAPI validates it."""
+    """An API route (every one of them needs a key) whose caller is authenticated, then whose JSON body is read
+    by ``read_json``, before FastAPI validates it."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -85,6 +94,7 @@ class JsonRoute(APIRoute):
             return handler
 
         async def route(request: Request) -> Response:
+            authenticate(request, _bearer_token(request))  # who asks comes first: 401 before 415 or 422
             await read_json(request)
             return await handler(request)
 

@@ -34,19 +34,26 @@ async def get_context(request: Request) -> AuditContext:
 CurrentContext = Annotated[AuditContext, Depends(get_context)]
 
 
-async def get_principal(
-    request: Request,
-    broker: CurrentBroker,
-    context: CurrentContext,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+def authenticate(request: Request, token: str | None) -> Principal:
+    """The caller's principal, kept in the request's audit context; a refusal is audited (never the token) and
+    the caller learns only "invalid"."""
+    context = audit_context(request.scope)
+    if context.principal is not None:  # already authenticated on this request (JsonRoute does it first)
+        return context.principal
+    broker: Broker = request.app.state.broker
     try:
-        principal = broker.authenticate(credentials.credentials if credentials else None)
-    except AuthenticationFailed:  # audited (never the token); the caller learns only "invalid"
+        principal = broker.authenticate(token)
+    except AuthenticationFailed:
         broker.guard.audit.write(AuditRecord("auth", context, 401, "unauthenticated", path=request.url.path))
         raise
     context.principal = principal
     return principal
+
+
+async def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    return authenticate(request, credentials.credentials if credentials else None)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -40,14 +40,14 @@ def _details(errors: Sequence[Any]) -> list[dict[str, str]]:
     return [{"field": _where(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
 
 
-def describe(errors: Sequence[Any]) -> str:
+def _describe(errors: Sequence[Any]) -> str:
     """Pydantic's errors as one message: ``field: what was wrong; ...`` (the first five)."""
     return "; ".join(f"{d['field']}: {d['message']}" for d in _details(errors)[:5]) or "invalid request"
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, "invalid_request", describe(exc.errors()), _details(exc.errors()))
+    return error_response(422, "invalid_request", _describe(exc.errors()), _details(exc.errors()))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

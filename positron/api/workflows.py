@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import (
     AwareDatetime,
@@ -23,7 +24,6 @@ from pydantic import (
 
 from positron.api.body import JSONResponse, JsonRoute
 from positron.api.deps import CurrentBroker, CurrentContext, CurrentPrincipal
-from positron.api.errors import describe
 from positron.api.schemas import ErrorResponse, TlpField, result_body
 from positron.broker import AskOptions
 from positron.errors import InvalidInput, QueryError, TooMuchWork
@@ -63,8 +63,8 @@ class BatchRequest(BaseModel):
     @field_validator("items", mode="wrap")
     @classmethod
     def _each_item_alone(cls, items: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        """Items stay as sent (the schema above documents them): each is validated on its own after its query is
-        authorized (``_prepare_item``), so a bad item fails alone, and a 403 comes before a 422."""
+        """Items stay as sent (the schema above documents them): each is validated after its query is authorized
+        (``_checked``), so that a 403 comes before a 422, as for a single query."""
         if isinstance(items, list) and items:
             return items
         return handler(items)
@@ -97,19 +97,37 @@ class EnrichResponse(BaseModel):
     took_ms: float
 
 
-def _prepare_item(caller: Caller, raw: Any) -> Prepared | ItemError:
-    """One item through the guard: its query authorized first, then the item validated, then its value."""
-    fields = raw if isinstance(raw, dict) else {}
-    name, value, at = fields.get("query"), fields.get("value"), None
-    invalid = None
+def _checked(caller: Caller, items: list[Any]) -> list[BatchItemIn | tuple[str, Any]]:
+    """Items whose query the caller may run must be well-formed: a malformed one fails the request (422 naming
+    ``items.N.field``). An item the caller may not run is left as sent, to get its own 403 whatever else is wrong
+    with it, as a single query answers 403 before 422."""
+    checked: list[BatchItemIn | tuple[str, Any]] = []
+    errors: list[Any] = []
+    for index, raw in enumerate(items):
+        name = raw.get("query") if isinstance(raw, dict) else None
+        if isinstance(name, str) and not caller.may_run(name):
+            checked.append((name, raw.get("value")))
+            continue
+        try:
+            checked.append(BatchItemIn.model_validate(raw))
+        except ValidationError as exc:
+            found = exc.errors(include_url=False)
+            if isinstance(name, str) and all(e["type"] == "string_unicode" for e in found):
+                checked.append((name, raw.get("value")))  # a lone surrogate: the guard refuses this item alone
+                continue
+            errors += [{**e, "loc": ("body", "items", index, *e["loc"])} for e in found]
+    if errors:
+        raise RequestValidationError(errors)
+    return checked
+
+
+def _prepare_item(caller: Caller, item: BatchItemIn | tuple[str, Any]) -> Prepared | ItemError:
+    """One item through the guard (its own 403, 404 or 422, and audit line, when refused)."""
     try:
-        item = BatchItemIn.model_validate(raw)
-        name, value, at = item.query, item.value, item.at
-    except ValidationError as exc:
-        invalid = InvalidInput(describe(exc.errors(include_url=False)))
-    try:
-        query = name if isinstance(name, str) else None
-        return caller.prepare(query, value if isinstance(value, str) else "", at, invalid)
+        if isinstance(item, BatchItemIn):
+            return caller.prepare(item.query, item.value, item.at)
+        name, value = item
+        return caller.prepare(name, value if isinstance(value, str) else "", None)
     except QueryError as exc:
         return ItemError.of(exc)
 
@@ -158,7 +176,7 @@ async def batch(
     _check_limits(body.items, config.batch_max_items, config.max_lookups)
     started = time.monotonic()
     caller = broker.guard.caller(principal, AskOptions(no_cache=body.no_cache, tlp=body.tlp), context)
-    prepared = [_prepare_item(caller, raw) for raw in body.items]  # raw: see BatchRequest._each_item_alone
+    prepared = [_prepare_item(caller, item) for item in _checked(caller, body.items)]
     results = _batch_results(prepared, caller, config.batch_concurrency)
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse(_ndjson(results), media_type=NDJSON)

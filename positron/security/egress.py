@@ -92,6 +92,8 @@ def _ip_reason(value: str) -> str | None:
         mechanism, ipv4 = inside
         if (why := _ip_reason(str(ipv4))) is not None:
             return f"{mechanism} address wrapping a {why}"
+        if mechanism in ("NAT64", "IPv4-mapped"):  # only another spelling of that IPv4 address (::/8 is "reserved")
+            return None
     checks = (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),

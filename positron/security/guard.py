@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from positron.catalog import canonical_name
 from positron.config import Settings, load_settings
-from positron.errors import ConfigError, InvalidInput, PermissionDenied, QueryError
+from positron.errors import ConfigError, PermissionDenied, QueryError
 from positron.merge import Merged, Ranked
 from positron.query import Lookup, Query
 from positron.security import redact
@@ -119,10 +119,8 @@ class Caller:
     def may_run(self, query_name: str) -> bool:
         return self.guard.authorize_query(self.principal, query_name).allowed
 
-    def prepare(
-        self, query: Query[Any] | str | None, raw_value: str, at: datetime | None, invalid: QueryError | None = None
-    ) -> Prepared:
-        return self.guard.prepare(self.principal, query, raw_value, at, self.options, self.context, invalid=invalid)
+    def prepare(self, query: Query[Any] | str, raw_value: str, at: datetime | None) -> Prepared:
+        return self.guard.prepare(self.principal, query, raw_value, at, self.options, self.context)
 
     async def execute(self, prepared: Prepared) -> QueryResult:
         return await self.guard.execute(prepared)
@@ -221,30 +219,22 @@ class Guard:
     def prepare(
         self,
         principal: Principal,
-        query: Query[Any] | str | None,
+        query: Query[Any] | str,
         raw_value: str,
         at: datetime | None = None,
         options: AskOptions = ASK,
         context: AuditContext | None = None,
-        *,
-        invalid: QueryError | None = None,
     ) -> Prepared:
-        """Everything before the engine. ``invalid`` is a mistake the surface found in the input (a batch item that
-        did not validate): it is raised after authorization, so a caller who may not run the query learns only
-        that (403 before 422); without a query name it is raised at once. A refusal is audited here."""
+        """Everything before the engine; a refusal (404, 403, 422) is audited here."""
         context = context or AuditContext()
         if context.principal is None:
             context.principal = principal
         started = time.monotonic()
-        name = query.name if isinstance(query, Query) else canonical_name(query)[:64] if query else None
+        name = query.name if isinstance(query, Query) else canonical_name(query)[:64]
         record = AuditRecord("query", context, 500, "invalid", query=name, value=raw_value)
         try:
-            if query is None:
-                raise invalid or InvalidInput("query: expected a query name")
             q = query if isinstance(query, Query) else self.engine.catalog.get_query(query)
             self._authorize(principal, q, options, record)
-            if invalid is not None:
-                raise invalid
             lookup = Lookup.of(q, raw_value, at)
         except QueryError as exc:
             record.status, record.error = exc.status_code, exc.code
