@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from positron.demo import demo_config
@@ -101,14 +101,23 @@ def check(response: httpx.Response) -> None:
         assert set(document) == {"error"} and document["error"]["message"]
 
 
+LATE = "9999-12-31T23:59:59-01:00"
+
+
 @FUZZ
 @given(name=NAMES, body=BODIES | ITEMS.map(lambda item: ("json", {**item, "query": None})))
+@example(name="ip_to_hostname", body=("raw", b'{"value": "10.20.0.\xff"}'))  # the findings of issue 13, always
+@example(name="ip_to_hostname", body=("raw", b"[" * 5000 + b"]" * 5000))
+@example(name="ip_to_hostname", body=("raw", b'{"value": ' + b"9" * 5000 + b"}"))
+@example(name="ip_to_hostname", body=("json", {"value": "10.20.0.42", "at": LATE}))
 def test_the_variant_name_route_never_answers_5xx(base_url: str, name: str, body: tuple[str, Any]) -> None:
     check(post(base_url, "/v1/queries/" + quote(name, safe=""), body))
 
 
 @FUZZ
 @given(items=st.lists(ITEMS | JSON_VALUES, min_size=1, max_size=6), no_cache=st.booleans())
+@example(items=[{"query": "IP_TO_HOSTNAME", "value": "10.20.0.42", "at": LATE}], no_cache=False)
+@example(items=[{"query": "IP_TO_HOSTNAME", "value": "\ud800"}, {"query": "\ud800", "value": "x"}], no_cache=True)
 def test_batch_items_never_answer_5xx(base_url: str, items: list[Any], no_cache: bool) -> None:
     response = post(base_url, "/v1/batch", ("json", {"items": items, "no_cache": no_cache}))
     check(response)
@@ -124,6 +133,8 @@ def test_batch_items_never_answer_5xx(base_url: str, items: list[Any], no_cache:
     queries=st.none() | st.lists(NAMES, max_size=3),
     at=st.none() | TIMES,
 )
+@example(alert={"sid": "1", "result": {"src_ip": "10.20.0.42"}}, queries=None, at=LATE)
+@example(alert={"sid": "1", "result": {"\ud800": "10.20.0.42", "user": "\ud800"}}, queries=["\ud800"], at=None)
 def test_enrich_alerts_never_answer_5xx(base_url: str, alert: dict[str, Any], queries: Any, at: Any) -> None:
     body = {"alert": alert, **({"queries": queries} if queries is not None else {}), **({"at": at} if at else {})}
     check(post(base_url, "/v1/enrich", ("json", body)))
