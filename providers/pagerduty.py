@@ -16,12 +16,23 @@ from positron.queries import TEAM_ONCALL, OnCall
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from yarl import URL
 
-from positron.errors import BadResponse, InvalidInput, ProviderAuthError, ProviderError
-from positron.http import HttpResponse, HttpSource, status_error
-from positron.inputs import normalize_team
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
-from positron.security.secrets import Secret
+from positron.provider import (
+    Answer,
+    BadResponse,
+    Health,
+    HttpResponse,
+    HttpSource,
+    InvalidInput,
+    Lookup,
+    Provider,
+    ProviderAuthError,
+    ProviderConfig,
+    ProviderError,
+    Secret,
+    answers,
+    normalize_team,
+    status_error,
+)
 
 log = logging.getLogger(__name__)
 

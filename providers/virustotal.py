@@ -30,17 +30,24 @@ from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, 
 from pydantic import Field, field_validator
 from yarl import URL
 
-from positron.errors import (
+from positron.provider import (
+    Answer,
     BadResponse,
+    Health,
+    HttpResponse,
+    HttpSource,
+    Lookup,
+    Provider,
     ProviderAuthError,
+    ProviderConfig,
     ProviderError,
     ProviderRateLimited,
+    RateLimit,
+    Secret,
     UnsupportedInput,
+    answers,
+    status_error,
 )
-from positron.http import HttpResponse, HttpSource, status_error
-from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
-from positron.query import Answer, Lookup
-from positron.security.secrets import Secret
 
 GUI_URL = "https://www.virustotal.com/gui"
 EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
