@@ -69,7 +69,7 @@ def _authenticate(request: Request, broker: Broker) -> WebhookConfig:
 async def _alert(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
-        payload = json.loads(raw)
+        payload = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidInput("the body is not UTF-8 JSON; send the alert as a JSON object") from None
     except json.JSONDecodeError as exc:
