@@ -18,7 +18,8 @@ ASSETS = Path(str(files("positron.api").joinpath("static", "lookup")))
 def install(app: FastAPI, enabled: bool = True) -> None:
     if not enabled:
         return
-    app.mount("/static/lookup", StaticFiles(directory=ASSETS), name="lookup")
+    # follow_symlink: an editable install links the package's files (still only files under ASSETS are served)
+    app.mount("/static/lookup", StaticFiles(directory=ASSETS, follow_symlink=True), name="lookup")
 
     @app.get("/", include_in_schema=False)
     async def lookup_page() -> FileResponse:

@@ -74,7 +74,7 @@ function renderResult(result) {
   if (result.answer) {
     answer.className = "answer";
     answer.append(element("span", show(result.answer.value), "value"));
-    answer.append(element("span", `confidence ${result.answer.confidence}`, "confidence"));
+    answer.append(element("span", `confidence ${result.answer.confidence.toFixed(2)}`, "confidence"));
     answer.append(element("p", `from ${sources(result.answer)}`, "sources"));
   } else {
     answer.className = "answer none";
@@ -85,7 +85,7 @@ function renderResult(result) {
   for (const alt of result.answers.slice(1)) {
     const item = element("li", undefined, "alt");
     item.append(element("span", show(alt.value), "value"));
-    item.append(element("span", `confidence ${alt.confidence}`, "confidence"));
+    item.append(element("span", `confidence ${alt.confidence.toFixed(2)}`, "confidence"));
     item.append(element("p", `from ${sources(alt)}`, "sources"));
     alternatives.append(item);
   }
