@@ -15,6 +15,7 @@ import httpx
 from positron_client import _core
 from positron_client._exceptions import ConnectionFailed, RequestTimeout, TransportError, UnexpectedResponse
 from positron_client._models import (
+    HostInfo,
     OnCall,
     Person,
     ProviderInfo,
@@ -22,6 +23,7 @@ from positron_client._models import (
     QueryResult,
     Reputation,
     UserInfo,
+    parse_host_info,
     parse_oncall,
     parse_person,
     parse_provider_info,
@@ -297,3 +299,20 @@ class AsyncPositron:
         self, team: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
     ) -> QueryResult[OnCall]:
         return await self._run("TEAM_ONCALL", team, at, providers, no_cache, parse_oncall)
+
+    async def ip_to_user(
+        self, ip: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[str]:
+        """Who was using the machine that held ``ip`` at ``at`` (or now)."""
+        return await self._run("IP_TO_USER", ip, at, providers, no_cache, parse_str)
+
+    async def host_user(
+        self, hostname: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[str]:
+        """The user logged on to ``hostname`` at ``at`` (or now)."""
+        return await self._run("HOST_USER", hostname, at, providers, no_cache, parse_str)
+
+    async def host_info(
+        self, hostname: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[HostInfo]:
+        return await self._run("HOST_INFO", hostname, None, providers, no_cache, parse_host_info)

@@ -14,6 +14,7 @@ import httpx
 from positron_client import _core
 from positron_client._exceptions import ConnectionFailed, RequestTimeout, TransportError, UnexpectedResponse
 from positron_client._models import (
+    HostInfo,
     OnCall,
     Person,
     ProviderInfo,
@@ -21,6 +22,7 @@ from positron_client._models import (
     QueryResult,
     Reputation,
     UserInfo,
+    parse_host_info,
     parse_oncall,
     parse_person,
     parse_provider_info,
@@ -293,3 +295,20 @@ class Positron:
         self, team: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
     ) -> QueryResult[OnCall]:
         return self._run("TEAM_ONCALL", team, at, providers, no_cache, parse_oncall)
+
+    def ip_to_user(
+        self, ip: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[str]:
+        """Who was using the machine that held ``ip`` at ``at`` (or now)."""
+        return self._run("IP_TO_USER", ip, at, providers, no_cache, parse_str)
+
+    def host_user(
+        self, hostname: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[str]:
+        """The user logged on to ``hostname`` at ``at`` (or now)."""
+        return self._run("HOST_USER", hostname, at, providers, no_cache, parse_str)
+
+    def host_info(
+        self, hostname: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[HostInfo]:
+        return self._run("HOST_INFO", hostname, None, providers, no_cache, parse_host_info)
