@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
-
 from positron.queries import HOST_USER, IP_TO_HOSTNAME, IP_TO_USER
 from pydantic import Field
 
