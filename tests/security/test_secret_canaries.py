@@ -1,6 +1,7 @@
 """Secrets never leave the server. Every provider type is configured (those with credentials with unique canary
-secrets: virustotal, pagerduty, splunk password and token, ldap bind password, fleet API token; static_inventory, dhcp_leases and
-dns have no secret fields), several of them failing (wrong credentials, nothing listening), plus the API keys and
+secrets: virustotal, pagerduty, splunk password and token, ldap bind password, fleet API token, crowdstrike and
+entra_id client secrets, elasticsearch API key and password; static_inventory, dhcp_leases and dns have no secret
+fields), several of them failing (wrong credentials, nothing listening), plus the API keys and
 the audit HMAC key. A full run of requests, valid and invalid, allowed and denied, is made in process (with every
 log record at DEBUG captured, third-party loggers and ldap3's EXTENDED protocol log with its own hiding off) and
 against a real uvicorn server logging at DEBUG to stderr. Every response body and header, every log line, the
