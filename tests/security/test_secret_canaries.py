@@ -34,6 +34,7 @@ from positron.broker import Broker
 from positron.config import Settings, parse_settings
 from positron.demo import DATA
 from positron.errors import ConfigError
+from tests.emulators.crowdstrike import FalconEmulator
 from tests.emulators.fleet import FleetEmulator
 from tests.emulators.pagerduty import PagerDutyEmulator
 from tests.emulators.splunk import SplunkEmulator
@@ -56,6 +57,8 @@ SECRET_NAMES = (
     "ldap_dead",
     "fleet",
     "fleet_wrong",
+    "falcon",
+    "falcon_wrong",
     "redis",
     "audit",
     "key_root",
@@ -119,6 +122,7 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
     dead_port = free_port()
     splunk = {"type": "splunk", "host": "127.0.0.1", "scheme": "http", "timeout_s": 1.0, "searches": SPL}
     vt = {"type": "virustotal", "rate_limits": [], "timeout_s": 1.0}
+    falcon = {"type": "crowdstrike", "client_id": "positron", "base_url": up.get("falcon"), "timeout_s": 1.0}
     providers: dict[str, Any] = {
         "inventory": {"type": "static_inventory", "hosts": str(DATA / "hosts.csv"), "users": str(DATA / "users.csv")},
         "dhcp": {"type": "dhcp_leases", "files": [{"path": str(DATA / "dhcpd.leases"), "format": "isc"}]},
@@ -134,6 +138,8 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
         "splunk_dead": {**splunk, "port": free_port(), "username": "admin", "password": ref("splunk_dead")},
         "fleet": {"type": "fleet", "base_url": up["fleet"], "api_token": ref("fleet"), "timeout_s": 1.0},
         "fleet_wrong": {"type": "fleet", "base_url": up["fleet"], "api_token": ref("fleet_wrong"), "timeout_s": 1.0},
+        "falcon": {**falcon, "client_secret": ref("falcon")},
+        "falcon_wrong": {**falcon, "client_secret": ref("falcon_wrong")},
         "ldap_dead": _ldap(f"ldap://127.0.0.1:{free_port()}", "cn=svc,dc=corp,dc=example", ref("ldap_dead")),
     }
     if up.get("ldap"):
@@ -183,13 +189,15 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
     splunk.start()
     pd = PagerDutyEmulator(api_key=canary["pd"])
     fleet = FleetEmulator(canary["fleet"])
+    falcon = FalconEmulator("positron", canary["falcon"])
+    falcon.add_device("WS-042", local_ip="10.20.0.42", last_login_user="CORP\\jdoe")
     fleet.add_host("ws-042.corp.example", primary_ip="10.20.0.42", emails=("jdoe@corp.example",))
     try:
-        async with VirusTotalEmulator(canary["vt"]) as vt, fleet:
+        async with VirusTotalEmulator(canary["vt"]) as vt, fleet, falcon:
             await pd.start()
             try:
                 up: dict[str, Any] = {"vt": vt.base_url, "pd": pd.base_url, "splunk": splunk.port}
-                up["fleet"] = fleet.base_url
+                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url}
                 if slapd_support.available():
                     (tmp_path / "slapd").mkdir()
                     with slapd_support.running_slapd(tmp_path / "slapd") as server:
@@ -246,6 +254,8 @@ EXPECTED_STATUSES = [
     ("dhcp", "ok"),
     ("fleet", "ok"),
     ("fleet_wrong", "error"),
+    ("falcon", "ok"),
+    ("falcon_wrong", "error"),
 ]
 
 
@@ -298,12 +308,13 @@ async def test_no_canary_in_any_response_log_line_or_audit_line_in_process(
 def test_a_config_error_never_shows_a_secret() -> None:
     canary = make_canaries()
     up = {"vt": "http://127.0.0.1:1", "pd": "http://127.0.0.1:1", "splunk": 1, "audit": None}
-    bad = config(up | {"fleet": "http://127.0.0.1:1"}, canary, _inline(canary))
+    bad = config(up | {"fleet": "http://127.0.0.1:1", "falcon": "http://127.0.0.1:1"}, canary, _inline(canary))
     bad["providers"]["vt"]["malicious_threshold"] = "many"
     bad["providers"]["pd"]["teams"] = "nope"
     bad["providers"]["splunk"]["password"] = [canary["splunk"]]  # wrong type: the error must not echo it
     bad["providers"]["fleet"]["base_url"] = f"https://u:{canary['fleet']}@fleet.example"  # a secret in a URL
-    for key in ("vt", "pd", "splunk", "fleet"):
+    bad["providers"]["falcon"]["member_cid"] = canary["falcon"]  # a secret in the wrong field is not echoed
+    for key in ("vt", "pd", "splunk", "fleet", "falcon"):
         only = {**bad, "providers": {key: bad["providers"][key]}}
         with pytest.raises(ConfigError) as caught:
             parse_settings(only, registry())
