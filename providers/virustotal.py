@@ -30,17 +30,24 @@ from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, 
 from pydantic import Field, field_validator
 from yarl import URL
 
-from positron.errors import (
+from positron.provider import (
+    Answer,
     BadResponse,
+    Health,
+    HttpResponse,
+    HttpSource,
+    Lookup,
+    Provider,
     ProviderAuthError,
+    ProviderConfig,
     ProviderError,
     ProviderRateLimited,
+    RateLimit,
+    Secret,
     UnsupportedInput,
+    answers,
+    status_error,
 )
-from positron.http import HttpResponse, HttpSource, status_error
-from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
-from positron.query import Answer, Lookup
-from positron.security.secrets import Secret
 
 GUI_URL = "https://www.virustotal.com/gui"
 EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
@@ -51,7 +58,6 @@ CONFIDENCE_FLOOR = 0.3
 ENGINES_FOR_FULL_CONFIDENCE = 20
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_ERROR_CODE = re.compile(r"^[A-Za-z]{1,64}$")
 _DOMAIN_SUFFIX = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 
 
@@ -202,7 +208,7 @@ def _domain_skip_reason(value: str, internal_domains: list[str]) -> str | None:
 
 def _raise_for_status(response: HttpResponse) -> None:
     """Raise the positron error for a non-200 answer; return when it means "no such object"."""
-    status, code = response.status, _error_code(response.body)
+    status, code = response.status, response.error_code
     shown = f"HTTP {status} {code}" if code else f"HTTP {status}"
     if (status, code) in ((404, "NotFoundError"), (400, "NotAvailableYet")):
         return
@@ -215,17 +221,6 @@ def _raise_for_status(response: HttpResponse) -> None:
     if status >= 500:
         raise status_error(response, code or "")
     raise BadResponse(f"unexpected answer from virustotal ({shown}); check base_url")
-
-
-def _error_code(body: bytes) -> str | None:
-    """VirusTotal's ``error.code`` when the body is its error document (the free-text message is not kept)."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    error = doc.get("error") if isinstance(doc, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) and _ERROR_CODE.match(code) else None
 
 
 def _parse_data(body: bytes, kind: _Kind) -> dict[str, Any]:
