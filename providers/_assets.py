@@ -10,8 +10,7 @@ from typing import Any
 
 from yarl import URL
 
-from positron.errors import InvalidInput
-from positron.inputs import normalize_hostname, normalize_ip, normalize_mac, normalize_username
+from positron.provider import InvalidInput, normalize_hostname, normalize_ip, normalize_mac, normalize_username
 
 
 def check_base_url(value: str) -> str:

@@ -49,11 +49,22 @@ from positron.queries import (
 )
 from pydantic import Field, field_validator, model_validator
 
-from positron.errors import BadResponse, ProviderAuthError, ProviderError, UnsupportedInput
-from positron.http import HttpResponse, HttpSource, raise_for_status
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
-from positron.security.secrets import Secret
+from positron.provider import (
+    Answer,
+    BadResponse,
+    Health,
+    HttpResponse,
+    HttpSource,
+    Lookup,
+    Provider,
+    ProviderAuthError,
+    ProviderConfig,
+    ProviderError,
+    Secret,
+    UnsupportedInput,
+    answers,
+    raise_for_status,
+)
 
 CLOUDS = {
     "us-1": "https://api.crowdstrike.com",

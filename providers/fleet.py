@@ -34,11 +34,19 @@ from positron.providers._assets import (
 from positron.queries import HOST_INFO, HOST_USER, IP_TO_HOSTNAME, IP_TO_MAC, HostInfo
 from pydantic import Field, field_validator
 
-from positron.errors import BadResponse, ProviderError
-from positron.http import HttpSource, raise_for_status
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
-from positron.security.secrets import Secret
+from positron.provider import (
+    Answer,
+    BadResponse,
+    Health,
+    HttpSource,
+    Lookup,
+    Provider,
+    ProviderConfig,
+    ProviderError,
+    Secret,
+    answers,
+    raise_for_status,
+)
 
 HOSTS = "/api/v1/fleet/hosts"
 Host = dict[str, Any]
