@@ -34,6 +34,7 @@ from positron.registry import Registry
 from positron.security.auth import HASH_PATTERN
 from positron.security.egress import Tlp
 from positron.security.secrets import Secret, is_placeholder, secret_fields
+from positron.security.webhooks import WebhookConfig
 
 
 class _Strict(BaseModel):
@@ -48,6 +49,7 @@ class ServerConfig(_Strict):
         default_factory=list,
         description="Reverse proxies (addresses or networks) whose X-Forwarded-For names the client (default: none)",
     )
+    lookup_page: bool = Field(default=True, description="Serve the analysts' lookup page at / (data needs a key)")
 
 
 class EngineConfig(_Strict):
@@ -154,6 +156,7 @@ class Settings(_Strict):
     cli: CliConfig = Field(default_factory=CliConfig)
     api_keys: list[ApiKeyConfig] = Field(default_factory=list)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list, description="Tokens in the URL path (Splunk alerts)")
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     demo: bool = Field(default=False, description="Set by the embedded demo; relaxes the placeholder check")
     _source: Path | None = PrivateAttr(default=None)  # the file it came from, re-read on reload

@@ -59,9 +59,13 @@ async def read_json(request: Request) -> Any:
         raise InvalidBody(f"the body is nested more than {MAX_DEPTH} levels deep") from None
     except ValueError:  # Python's limit on the digits of an integer
         raise InvalidBody("the body is not valid JSON: a number has too many digits") from None
+    check_depth(document)
+    return document
+
+
+def check_depth(document: Any) -> None:
     if _depth_exceeds(document, MAX_DEPTH):
         raise InvalidBody(f"the body is nested more than {MAX_DEPTH} levels deep")
-    return document
 
 
 def _depth_exceeds(document: Any, limit: int) -> bool:

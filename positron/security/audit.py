@@ -156,12 +156,16 @@ class AuditLog:
         return {"value_hash": "sha256:" + hashlib.sha256(_bytes(value)).hexdigest()}
 
     def write(self, record: AuditRecord) -> None:
+        """A request's line (built by ``AuditRecord``, the one constructor); counted in its context."""
         record.context.lines += 1
+        self.event(record.event, {**record.fields(), **self.value_fields(record.value)})
+
+    def event(self, event: str, fields: dict[str, Any]) -> None:
+        """A line that is no request's decision: a callback delivered after the answer (workflows.delivery)."""
         if self.destination is None:
             return
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        fields = {"time": now, "event": record.event, **record.fields(), **self.value_fields(record.value)}
-        line = json.dumps(fields, default=str, separators=(", ", ": "), ensure_ascii=True)
+        line = json.dumps({"time": now, "event": event, **fields}, default=str, separators=(", ", ": "))
         if self._listener is None:
             self.start()  # a broker that was never started (the CLI, some tests) still audits
         self._logger.info("%s", line)

@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from positron.catalog import canonical_name
+from positron.chain import resolve
 from positron.config import Settings, load_settings
 from positron.errors import ConfigError, PermissionDenied, QueryError
+from positron.inputs import InputKind
 from positron.merge import Merged, Ranked
 from positron.query import Lookup, Query
 from positron.security import redact
@@ -39,6 +41,7 @@ from positron.security.acl import ADMIN, NO_CACHE, RUN, USE, AccessControl, Deci
 from positron.security.audit import AuditContext, AuditLog, AuditRecord
 from positron.security.auth import KeyEntry, KeyStore, Principal, hash_key, read_keys_file
 from positron.security.egress import Tlp, classify, skip_reason
+from positron.security.webhooks import HookStore, WebhookConfig
 
 if TYPE_CHECKING:
     from positron.engine import Engine, ProviderStatus, QueryResult
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 class _State:
     keys: KeyStore
     acl: AccessControl
+    hooks: HookStore  # webhook tokens (positron.security.webhooks), reloaded with the keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,7 @@ class Prepared:
     masked: frozenset[str]
     rule: str
     context: AuditContext
+    chain: bool = False  # may also be answered through its ``via`` queries (the caller may run every step)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -103,7 +108,7 @@ def load_state(settings: Settings) -> _State:
     if (keys_file := _resolve(sec.keys_file, settings)) is not None:
         entries += read_keys_file(keys_file)
     acl = AccessControl.from_files(_resolve(sec.policy, settings), _resolve(sec.model, settings))
-    return _State(KeyStore.of(entries), acl)
+    return _State(KeyStore.of(entries), acl, HookStore.of(settings.webhooks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +146,10 @@ class Guard:
 
     def authenticate(self, token: str | None) -> Principal:
         return self._state.keys.authenticate(token)
+
+    def authenticate_hook(self, token: str | None) -> WebhookConfig:
+        """The webhook a URL token belongs to (hashed lookup, like API keys); else 401 saying only "invalid"."""
+        return self._state.hooks.authenticate(token)
 
     @property
     def key_count(self) -> int:
@@ -186,9 +195,12 @@ class Guard:
     def masked_fields(self, principal: Principal, query_name: str) -> frozenset[str]:
         return self._state.acl.masked_fields(principal, query_name)
 
-    def instance_skips(self, principal: Principal, query: Query[Any], value: str, tlp: Tlp | None) -> dict[str, str]:
-        """Instance → why it must not be asked: ``denied`` by policy, or an egress/TLP rule. ``value`` is normalized."""
-        value_class = classify(query.input, value, self.settings.security.internal_domains)
+    def instance_skips(
+        self, principal: Principal, query: Query[Any], value: str, tlp: Tlp | None, kind: InputKind | None = None
+    ) -> dict[str, str]:
+        """Instance → why it must not be asked: ``denied`` by policy, or an egress/TLP rule. ``value`` is normalized
+        (of ``kind``, default the query's input kind)."""
+        value_class = classify(kind or query.input, value, self.settings.security.internal_domains)
         tlp = tlp or self.settings.security.default_tlp
         skips: dict[str, str] = {}
         for inst in self.engine.answering(query):
@@ -198,6 +210,19 @@ class Guard:
             elif reason := skip_reason(cfg.egress, cfg.max_tlp, cfg.allow_internal, value_class, tlp):
                 skips[inst.name] = reason
         return skips
+
+    def _chain_skips(
+        self, principal: Principal, query: Query[Any], value: str, tlp: Tlp | None, skips: dict[str, str]
+    ) -> bool:
+        """Whether ``query`` may be answered through its chain (``chain.py``): only if the caller may run every
+        step. Adds to ``skips`` the instances the caller may not use for a step (judged on the original value)."""
+        steps = resolve(query, self.engine.catalog)
+        if not steps or not all(self.authorize_query(principal, step.name) for step in steps):
+            return False
+        for step in steps:
+            for name, reason in self.instance_skips(principal, step, value, tlp, kind=query.input).items():
+                skips.setdefault(name, reason)
+        return True
 
     # --- the one guarded entry point ---
 
@@ -242,8 +267,9 @@ class Guard:
             self.audit.write(record)
             raise
         skips = self.instance_skips(principal, q, lookup.value, options.tlp)
+        chain = self._chain_skips(principal, q, lookup.value, options.tlp, skips)
         masked = self.masked_fields(principal, q.name)
-        return Prepared(principal, lookup, options, skips, masked, record.rule or "", context, started)
+        return Prepared(principal, lookup, options, skips, masked, record.rule or "", context, chain, started)
 
     def _authorize(self, principal: Principal, query: Query[Any], options: AskOptions, record: AuditRecord) -> None:
         """``run``, then ``no_cache`` when asked for; the record keeps the decision that settled it."""
@@ -265,7 +291,11 @@ class Guard:
         )
         try:
             result = await self.engine.ask(
-                lookup, providers=options.providers, no_cache=options.no_cache, skip=prepared.skips
+                lookup,
+                providers=options.providers,
+                no_cache=options.no_cache,
+                skip=prepared.skips,
+                chain=prepared.chain,
             )
             result = self._finish(result, prepared.masked)
             record.status = 200
@@ -304,6 +334,7 @@ class Guard:
         self.reloaded_at = datetime.now(UTC)
         return {
             "keys": len(state.keys),
+            "webhooks": len(state.hooks),
             "policy": state.acl.policy.source,
             "rules": state.acl.rule_count,
             "reloaded_at": self.reloaded_at.isoformat().replace("+00:00", "Z"),
