@@ -118,8 +118,8 @@ async def test_each_fault_gets_its_status_within_the_deadline(tmp_path: Path) ->
 
 
 async def test_short_provider_timeouts_retry_and_still_end_within_the_deadline(tmp_path: Path) -> None:
-    """Provider timeouts (0.3 s) below the deadline: hang and drip time out, are retried, and the request still
-    ends by the deadline with a timeout status for both."""
+    """Provider timeouts (0.3 s) below the deadline: hang and drip time out, and the request still ends by the
+    deadline with a timeout status for both. A timeout is not retried (positron.errors says why)."""
     async with upstreams() as servers:
         with serve(config(servers, timeout_s=0.3), tmp_path) as base:
             async with client(base) as session:
@@ -129,8 +129,9 @@ async def test_short_provider_timeouts_retry_and_still_end_within_the_deadline(t
         assert statuses["vt_ok"]["status"] == "ok"
         for name in ("vt_hang", "vt_drip"):
             assert _status(statuses[name], TIMEOUT) == TIMEOUT
-    # identical concurrent calls coalesce (single-flight); the flight's timeout was retried
-    assert servers["vt_hang"].requests >= 2
+    # identical concurrent calls coalesce (single-flight); the flight's timeout was not retried: each of the
+    # 10 requests costs the hanging upstream at most one call, not three
+    assert 1 <= servers["vt_hang"].requests <= 10
 
 
 async def test_with_circuit_breakers_failing_upstreams_are_skipped_fast_and_never_a_5xx(tmp_path: Path) -> None:
