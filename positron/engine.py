@@ -146,6 +146,7 @@ class Engine:
 
     async def start(self) -> None:
         """Open every instance; one that fails to open stays configured but is reported unhealthy."""
+        await self.state.open()
         for inst in self.instances.values():
             try:
                 await inst.provider.open()

@@ -19,7 +19,7 @@ from positron.config import RedisConfig
 from positron.provider import RateLimit
 from positron.state.cache import AnswerCache, MemoryCache, RedisCache
 from positron.state.ratelimit import Limiter, LocalWindows, RedisWindows, WindowLimiter, redis_windows_storage
-from positron.state.redis import RedisState
+from positron.state.redis import REDIS_ERRORS, RedisState
 from positron.state.singleflight import Flights, LocalFlights, RedisFlights
 from positron.telemetry.metrics import Metrics
 
@@ -43,6 +43,16 @@ class State:
     @property
     def backend(self) -> str:
         return "memory" if self.redis is None else "redis"
+
+    async def open(self) -> None:
+        """Connect ahead of the first request (a cluster's slot map, the limits storage's scripts)."""
+        if self.redis is not None:
+            await self.redis.open()
+        if self.redis is not None and self.redis.up and self._windows is not None:
+            try:
+                await self._windows.check()
+            except REDIS_ERRORS as exc:
+                self.redis.failed("connect", exc)
 
     async def close(self) -> None:
         if self.redis is not None:

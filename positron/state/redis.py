@@ -8,14 +8,15 @@ Three deployments, by the scheme of ``redis.url`` (``redis_client`` builds the m
     redis+cluster://[:password@]h1:7000,h2:7001           Redis Cluster: keys one command touches together share
                                                           a hash tag (see ``cache.cache_key``)
 
-Every command has a socket and connect timeout and no client-side retries. Redis is marked *down* only when it
-is gone, not when one reply was late: a connection error (refused, reset, closed) marks it down at once; a
-timeout (which is also what a busy event loop looks like: the reply waits in the socket while the loop is late)
-only counts, and ``failures`` consecutive ones spread over at least ``timeout_s`` mark it down (commands that
-all waited through the same slow moment, e.g. a burst of new connections on a loaded machine, time out together
-and count as one moment). Any success resets the count. While down, callers
-use their per-process fallbacks (a cache miss, local limits, in-process single-flight) without touching the
-network; a background task pings Redis every ``retry_s`` and marks it up again when it answers.
+Every command has a socket and connect timeout and no client-side retries (one on a cluster, see
+``redis_client``). Redis is marked *down* only when it is gone, not when one reply was late: a connection error
+(refused, reset, closed) marks it down at once; a timeout (which is also what a busy event loop looks like: the
+reply waits in the socket while the loop is late) only counts, and ``failures`` consecutive ones spread over at
+least ``timeout_s`` mark it down (commands that all waited through the same slow moment, e.g. a burst of new
+connections on a loaded machine, time out together and count as one moment). Any success resets the count.
+While down, callers use their per-process fallbacks (a cache miss, local limits, in-process single-flight)
+without touching the network; a background task pings Redis every ``retry_s`` and marks it up again when it
+answers.
 """
 
 from __future__ import annotations
@@ -95,8 +96,10 @@ def redis_client(parsed: RedisUrl, timeout: float) -> Redis | RedisCluster:
     }
     if parsed.mode == "cluster":
         nodes = [ClusterNode(host, port) for host, port in parsed.nodes]
-        return RedisCluster(startup_nodes=nodes, ssl=parsed.tls, max_connections=MAX_CONNECTIONS,
-                            cluster_error_retry_attempts=1, **common)  # fmt: skip
+        # One retry: the cluster client re-reads the slot map on a connection error or MOVED (a failover, a
+        # resharding, or its own first connections, which it replaces once it knows the cluster).
+        common["retry"] = Retry(NoBackoff(), 1)
+        return RedisCluster(startup_nodes=nodes, ssl=parsed.tls, max_connections=MAX_CONNECTIONS, **common)
     if parsed.mode == "sentinel":
         sentinel = Sentinel(parsed.nodes, sentinel_kwargs={"socket_timeout": timeout, "password": parsed.password},
                             **common)  # type: ignore[no-untyped-call]  # fmt: skip
@@ -139,6 +142,16 @@ class RedisState:
         self._probe: asyncio.Task[None] | None = None
         if metrics is not None:
             metrics.redis_up.set(1)
+
+    async def open(self) -> None:
+        """Learn a cluster's slot map before the first request (its client would otherwise do it lazily, under
+        the first burst of concurrent commands, which redis-py's cluster client does not survive well)."""
+        if not self.cluster:
+            return
+        try:
+            await self.client.initialize()
+        except REDIS_ERRORS as exc:
+            self.failed("connect", exc)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
