@@ -40,10 +40,6 @@ class State:
             self._windows = redis_windows_storage(self.redis)
         return WindowLimiter(local, RedisWindows(self.redis, instance, limits, self._windows))
 
-    @property
-    def backend(self) -> str:
-        return "memory" if self.redis is None else "redis"
-
     async def open(self) -> None:
         """Connect ahead of the first request (a cluster's slot map, the limits storage's scripts)."""
         if self.redis is not None:
