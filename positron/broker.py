@@ -78,6 +78,16 @@ class Broker:
         """The one guarded entry point every surface calls (see positron.security.guard)."""
         return await self.guard.ask(principal, query, value, at, options, context)
 
+    async def ready(self) -> bool:
+        """This process can serve: every instance the config marks ``required: true`` is healthy (probed, or
+        not opened). Without required instances a started process is ready; optional sources only change
+        answers (their status says why), so an outage of one never pulls every replica out of service."""
+        required = [name for name, inst in self.engine.instances.items() if inst.provider.config.required]
+        if not required:
+            return True
+        report = await self.health()
+        return all(report[name].ok for name in required)
+
     async def health(self) -> dict[str, Health]:
         """Every instance's health, probed at most every HEALTH_TTL_S seconds, each probe time-boxed."""
         async with self._health_lock:

@@ -91,9 +91,20 @@ class CliConfig(_Strict):
 class RedisConfig(_Strict):
     """Shared state for several replicas; without a url everything stays in this process."""
 
-    url: Secret | None = Field(default=None, description="redis://[:password@]host:6379/0 (may hold a password)")
-    prefix: str = Field(default="positron", min_length=1, max_length=64, description="Key prefix")
-    timeout_s: float = Field(default=0.5, gt=0, le=10, description="Socket and connect timeout per command")
+    url: Secret | None = Field(
+        default=None,
+        description="redis://[:password@]host:6379/0, rediss://…, redis+sentinel://h1:26379,h2:26379/mymaster or "
+        "redis+cluster://h1:7000,h2:7001 (may hold a password)",
+    )
+    prefix: str = Field(
+        default="positron", min_length=1, max_length=64, pattern=r"^[^{}\s]+$", description="Key prefix (no braces)"
+    )
+    timeout_s: float = Field(
+        default=1.0, gt=0, le=10, description="Socket and connect timeout per command (a busy event loop counts)"
+    )
+    failures: int = Field(
+        default=3, ge=1, le=100, description="Timeouts in a row that mark Redis down (a connection error does at once)"
+    )
     retry_s: float = Field(default=1.0, gt=0, le=60, description="While Redis is down, probe it this often")
     local_cache_s: float = Field(
         default=0.0, ge=0, le=60, description="Also keep entries read from Redis in the process this long (0: off)"

@@ -1,6 +1,12 @@
 """The engine owns time: it fans one lookup out to every instance answering the query, concurrently, under one
-deadline, with a timeout per provider, retries for transient errors while time remains, and cancellation of
-stragglers. Every instance ends with a status; partial results are normal; nothing a provider does raises here.
+deadline, with retries for transient errors while time remains, and cancellation of stragglers. Every instance
+ends with a status; partial results are normal; nothing a provider does raises here.
+
+Two clocks: ``timeout_s`` bounds each call a provider makes (an HTTP request through ``positron.http``, an LDAP
+operation), and the provider enforces it; the request's deadline bounds a provider's whole answer, which may take
+several calls (PagerDuty's pages). Timeouts and unreachable sources are not retried (``positron.errors`` says
+why), so a hung source costs one ``timeout_s``, and a paged answer is never started again from its first page
+because a call timed out.
 
 Between requests it keeps a ``State`` (``state.py``: cache, single-flight, rate limits; in the process or in Redis)
 and a circuit breaker per instance (``circuit.py``). Cache hits need no task and no provider: one cache read for
@@ -135,6 +141,7 @@ class Engine:
 
     async def start(self) -> None:
         """Open every instance; one that fails to open stays configured but is reported unhealthy."""
+        await self.state.open()
         for inst in self.instances.values():
             try:
                 await inst.provider.open()
@@ -367,21 +374,19 @@ class Engine:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _attempt(self, inst: Instance, lookup: Lookup, deadline: float) -> list[Answer[Any]]:
-        """A token (waiting only if the wait fits before the deadline), then one call under the timeout."""
+        """A slot of the instance's rate limits (waiting only if the wait fits before the deadline), then one
+        answer under the request's deadline (each call inside it has the provider's own ``timeout_s``)."""
         waited = await inst.limiter.acquire(budget_s=deadline - time.monotonic())
         if waited and self.metrics is not None:
             self.metrics.waited(inst.name, waited)
         started = time.monotonic()
-        until = min(deadline, started + inst.provider.config.timeout_s)
         try:
-            async with asyncio.timeout(max(0.0, until - started)):
+            async with asyncio.timeout(max(0.0, deadline - started)):
                 async with inst.slots:
                     inst.calls += 1
                     return await inst.provider.ask(lookup)
         except TimeoutError:
-            if until >= deadline:
-                raise ProviderTimeout("no answer before the request deadline") from None
-            raise ProviderTimeout(f"no answer within {inst.provider.config.timeout_s:g} s") from None
+            raise ProviderTimeout("no answer before the request deadline") from None
         except ProviderRateLimited as exc:
             if exc.retry_after:
                 await inst.limiter.pause(exc.retry_after)

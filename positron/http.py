@@ -7,7 +7,8 @@ what its own statuses mean and hands the rest to ``raise_for_status``:
 
     transport                                   provider error
     asyncio/aiohttp timeout                 →   ProviderTimeout      "<label> did not answer within N s"
-    aiohttp.ClientError (refused, reset, …) →   ProviderUnavailable  "cannot reach <label> (<ExceptionType>)"
+    connection not made (refused, DNS, TLS) →   ProviderUnreachable  "cannot reach <label> (<ExceptionType>)"
+    aiohttp.ClientError (reset, …)          →   ProviderUnavailable  "cannot reach <label> (<ExceptionType>)"
 
     status (raise_for_status)
     401, 403                                →   ProviderAuthError
@@ -43,6 +44,7 @@ from positron.errors import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderUnreachable,
 )
 
 Params = Mapping[str, str] | Sequence[tuple[str, str]] | None
@@ -158,6 +160,8 @@ class HttpSource:
                 return HttpResponse(resp.status, resp.headers, await resp.read(), self.label)
         except TimeoutError as exc:
             raise ProviderTimeout(f"{self.label} did not answer within {self.timeout_s:g} s") from exc
+        except aiohttp.ClientConnectorError as exc:  # nothing was sent: not retried (positron.errors)
+            raise ProviderUnreachable(f"cannot reach {self.label} ({type(exc).__name__})") from exc
         except aiohttp.ClientError as exc:
             raise ProviderUnavailable(f"cannot reach {self.label} ({type(exc).__name__})") from exc
 
