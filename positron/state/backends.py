@@ -5,8 +5,8 @@ shared by every replica, when ``redis.url`` is configured.
     flights     LocalFlights (in-process)       | RedisFlights (in-process, then a Redis lock + hand-off)
     limiters    LocalLimiter per instance       | RedisLimiter per instance (Lua token buckets, local fallback)
 
-Circuit breakers stay per process (``circuit.py``). Every Redis-backed part falls back to its local behaviour
-while Redis is unreachable (``redis_state.py``).
+Circuit breakers stay per process (``circuit``). Every Redis-backed part falls back to its local behaviour
+while Redis is unreachable (``redis``).
 """
 
 from __future__ import annotations
