@@ -14,6 +14,7 @@ import httpx
 from positron_client import _core
 from positron_client._core import At
 from positron_client._models import (
+    HostInfo,
     OnCall,
     Person,
     ProviderInfo,
@@ -242,3 +243,20 @@ class AsyncPositron:
         self, team: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
     ) -> QueryResult[OnCall]:
         return await self._call(_core.query_call("TEAM_ONCALL", team, at, providers, no_cache))
+
+    async def ip_to_user(
+        self, ip: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[str]:
+        """Who was using the machine that held ``ip`` at ``at`` (or now)."""
+        return await self._call(_core.query_call("IP_TO_USER", ip, at, providers, no_cache))
+
+    async def host_user(
+        self, hostname: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[str]:
+        """The user logged on to ``hostname`` at ``at`` (or now)."""
+        return await self._call(_core.query_call("HOST_USER", hostname, at, providers, no_cache))
+
+    async def host_info(
+        self, hostname: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[HostInfo]:
+        return await self._call(_core.query_call("HOST_INFO", hostname, None, providers, no_cache))
