@@ -3,8 +3,8 @@ deadline, with a timeout per provider, retries for transient errors while time r
 stragglers. Every instance ends with a status; partial results are normal; nothing a provider does raises here.
 
 Between requests it keeps a ``State`` (``state/backends.py``: cache, single-flight, rate limits; in the process or
-in Redis) and a circuit breaker per instance (``state/circuit.py``). Cache hits need no task and no provider: one cache read for
-all of a request's instances, then merge.
+in Redis) and a circuit breaker per instance (``state/circuit.py``). Cache hits need no task and no provider: one
+cache read for all of a request's instances, then merge.
 """
 
 from __future__ import annotations
