@@ -53,10 +53,10 @@ from positron.provider import (
     Answer,
     BadResponse,
     Health,
+    HttpProvider,
     HttpResponse,
     HttpSource,
     Lookup,
-    Provider,
     ProviderAuthError,
     ProviderConfig,
     ProviderError,
@@ -126,30 +126,30 @@ class CrowdStrikeConfig(ProviderConfig):
         return self.base_url or CLOUDS[self.cloud]
 
 
-class CrowdStrike(Provider[CrowdStrikeConfig]):
+class CrowdStrike(HttpProvider[CrowdStrikeConfig]):
     type_name: ClassVar[str] = "crowdstrike"
     Config: ClassVar[type[ProviderConfig]] = CrowdStrikeConfig
 
     def __init__(self, name: str, config: CrowdStrikeConfig) -> None:
         super().__init__(name, config)
+        self._token: str | None = None
+        self._expires = 0.0  # time.monotonic() when the token must no longer be used
+        self._token_lock = asyncio.Lock()
+        self.token_requests = 0
+
+    def http_source(self) -> HttpSource:
+        config = self.config
         context = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else None
-        self._http = HttpSource(
+        return HttpSource(
             config.api_url,
             headers={"Accept": "application/json"},
             timeout_s=config.timeout_s,
             max_connections=config.max_concurrency,
             ssl=context,
         )
-        self._token: str | None = None
-        self._expires = 0.0  # time.monotonic() when the token must no longer be used
-        self._token_lock = asyncio.Lock()
-        self.token_requests = 0
-
-    async def open(self) -> None:
-        await self._http.open()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await super().aclose()
         self._token = None
 
     async def health(self) -> Health:
@@ -157,7 +157,7 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
             await self._query("hostname:'positron-health-check'", pages=1)
         except ProviderError as exc:
             return Health(ok=False, detail=exc.message)
-        return Health(ok=True, detail=f"Falcon {self.config.cloud} at {self._http.label}: token and Hosts scope ok")
+        return Health(ok=True, detail=f"Falcon {self.config.cloud} at {self.http.label}: token and Hosts scope ok")
 
     # --- handlers ---
 
@@ -211,7 +211,7 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
         for start in range(0, len(ids), MAX_IDS):
             params = [("ids", i) for i in ids[start : start + MAX_IDS]]
             body = await self._api(DEVICES, params)
-            devices += [d for d in _resources(body, self._http.label) if isinstance(d, dict)]
+            devices += [d for d in _resources(body, self.http.label) if isinstance(d, dict)]
         return devices
 
     async def _query(self, fql: str, pages: int) -> list[str]:
@@ -220,7 +220,7 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
             offset = page * self.config.page_size
             params = [("filter", fql), ("limit", str(self.config.page_size)), ("offset", str(offset))]
             body = await self._api(QUERY_DEVICES, params)
-            batch = [i for i in _resources(body, self._http.label) if isinstance(i, str)]
+            batch = [i for i in _resources(body, self.http.label) if isinstance(i, str)]
             ids += batch
             total = ((body.get("meta") or {}).get("pagination") or {}).get("total")
             if not batch or not isinstance(total, int) or offset + len(batch) >= total:
@@ -231,13 +231,13 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
         """One authorized GET; a 401 fetches a new token and tries once more."""
         for attempt in (1, 2):
             token = await self._bearer(force=attempt == 2)
-            response = await self._http.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
+            response = await self.http.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
             if response.status != 401 or attempt == 2:
                 break
         raise_for_status(response)
         body = response.json()
         if not isinstance(body, dict):
-            raise BadResponse(f"{self._http.label}: {path} answered with something other than a JSON object")
+            raise BadResponse(f"{self.http.label}: {path} answered with something other than a JSON object")
         return body
 
     async def _bearer(self, force: bool = False) -> str:
@@ -253,9 +253,9 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
         form = {"client_id": self.config.client_id, "client_secret": self.config.client_secret.get_secret_value()}
         if self.config.member_cid:
             form["member_cid"] = self.config.member_cid
-        response = await self._http.request("POST", "/oauth2/token", data=form)
+        response = await self.http.request("POST", "/oauth2/token", data=form)
         if response.status in (400, 401, 403):
-            raise ProviderAuthError(f"{self._http.label}: HTTP {response.status}: the client credentials were refused")
+            raise ProviderAuthError(f"{self.http.label}: HTTP {response.status}: the client credentials were refused")
         raise_for_status(response)
         return _token(response)
 

@@ -38,9 +38,9 @@ from positron.provider import (
     Answer,
     BadResponse,
     Health,
+    HttpProvider,
     HttpSource,
     Lookup,
-    Provider,
     ProviderConfig,
     ProviderError,
     Secret,
@@ -81,13 +81,13 @@ class FleetConfig(ProviderConfig):
         return normalize_domains(value)
 
 
-class Fleet(Provider[FleetConfig]):
+class Fleet(HttpProvider[FleetConfig]):
     type_name: ClassVar[str] = "fleet"
     Config: ClassVar[type[ProviderConfig]] = FleetConfig
 
-    def __init__(self, name: str, config: FleetConfig) -> None:
-        super().__init__(name, config)
-        self._http = HttpSource(
+    def http_source(self) -> HttpSource:
+        config = self.config
+        return HttpSource(
             config.base_url,
             headers={"Authorization": f"Bearer {config.api_token.get_secret_value()}", "Accept": "application/json"},
             timeout_s=config.timeout_s,
@@ -95,20 +95,14 @@ class Fleet(Provider[FleetConfig]):
             ssl=_ssl(config),
         )
 
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     async def health(self) -> Health:
         try:
-            response = await self._http.get("/api/v1/fleet/version")
+            response = await self.http.get("/api/v1/fleet/version")
             raise_for_status(response)
             version = response.json().get("version", "?") if isinstance(response.json(), dict) else "?"
         except ProviderError as exc:
             return Health(ok=False, detail=exc.message)
-        return Health(ok=True, detail=f"Fleet {version} at {self._http.label}")
+        return Health(ok=True, detail=f"Fleet {version} at {self.http.label}")
 
     @answers(IP_TO_HOSTNAME)
     async def ip_to_hostname(self, lookup: Lookup) -> list[Answer[str]]:
@@ -146,12 +140,12 @@ class Fleet(Provider[FleetConfig]):
             params["team_id"] = str(self.config.team_id)
         hosts: list[Host] = []
         for page in range(self.config.max_pages):
-            response = await self._http.get(HOSTS, params={**params, "page": str(page)})
+            response = await self.http.get(HOSTS, params={**params, "page": str(page)})
             raise_for_status(response)
             body = response.json()
             batch = body.get("hosts") if isinstance(body, dict) else None
             if not isinstance(batch, list) or not all(isinstance(h, dict) for h in batch):
-                raise BadResponse(f"{self._http.label}: a hosts search without a 'hosts' list")
+                raise BadResponse(f"{self.http.label}: a hosts search without a 'hosts' list")
             hosts += batch
             if len(batch) < self.config.per_page:
                 break
