@@ -36,7 +36,7 @@ from positron.errors import (
     ProviderUnavailable,
     UnsupportedInput,
 )
-from positron.http import HttpResponse, HttpSource, raise_for_status, retry_after, status_error
+from positron.http import BaseUrl, HttpResponse, HttpSource, raise_for_status, retry_after, status_error
 from positron.inputs import (
     normalize_domain,
     normalize_hash,
@@ -188,6 +188,7 @@ class HttpProvider(Provider[C]):
 __all__ = [
     "Answer",
     "BadResponse",
+    "BaseUrl",
     "ConfigError",
     "Health",
     "HttpProvider",

@@ -1,6 +1,6 @@
 """Helpers the asset and identity providers share (fleet, crowdstrike, entra_id, elasticsearch): how a host name
 from a source is matched to the one asked about, how an account from a source becomes a Positron user name, how a
-source's timestamps and base URLs are read. Pure functions; no I/O."""
+source's timestamps are read. Pure functions; no I/O."""
 
 from __future__ import annotations
 
@@ -8,20 +8,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from yarl import URL
-
 from positron.provider import InvalidInput, normalize_hostname, normalize_ip, normalize_mac, normalize_username
-
-
-def check_base_url(value: str) -> str:
-    """An http(s) root without credentials, query or fragment (the value is never echoed: it could hold a
-    secret)."""
-    url = URL(value.strip())
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError("must be an http(s) URL with a host")
-    if url.user or url.password or url.query_string or url.fragment:
-        raise ValueError("must not carry credentials, a query or a fragment")
-    return str(url).rstrip("/")
 
 
 def check_ca_file(value: str | None) -> str | None:

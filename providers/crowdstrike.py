@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from positron.providers._assets import (
-    check_base_url,
     check_ca_file,
     host_name,
     ip_address,
@@ -52,6 +51,7 @@ from pydantic import Field, field_validator, model_validator
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
     HttpProvider,
     HttpResponse,
@@ -91,7 +91,7 @@ class CrowdStrikeConfig(ProviderConfig):
     client_id: str = Field(min_length=1, description="API client id (scope: Hosts read)")
     client_secret: Secret = Field(description="API client secret")
     cloud: Literal["us-1", "us-2", "eu-1", "us-gov-1"] = Field(default="us-1", description="The Falcon cloud")
-    base_url: str | None = Field(default=None, description="Overrides cloud (a proxy, or a test server)")
+    base_url: BaseUrl | None = Field(default=None, description="Overrides cloud (a proxy, or a test server)")
     member_cid: str | None = Field(default=None, description="A child CID (Flight Control)")
     ca_file: str | None = Field(default=None, description="PEM bundle for a TLS-intercepting proxy")
     page_size: int = Field(default=100, ge=1, le=5000, description="Device ids per query page")
@@ -99,11 +99,6 @@ class CrowdStrikeConfig(ProviderConfig):
     refresh_margin_s: float = Field(default=60.0, ge=0, description="Fetch a new token this long before expiry")
     strip_domains: list[str] = Field(default_factory=list, description="UPN domains whose users become accounts")
     confidence: float = Field(default=0.9, ge=0, le=1)
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_base_url(value)
 
     @field_validator("ca_file")
     @classmethod

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from positron.providers._assets import (
-    check_base_url,
     check_ca_file,
     host_name,
     ip_address,
@@ -37,6 +36,7 @@ from pydantic import Field, field_validator
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
     HttpProvider,
     HttpSource,
@@ -53,7 +53,7 @@ Host = dict[str, Any]
 
 
 class FleetConfig(ProviderConfig):
-    base_url: str = Field(description="The Fleet server, e.g. https://fleet.corp.example")
+    base_url: BaseUrl = Field(description="The Fleet server, e.g. https://fleet.corp.example")
     api_token: Secret = Field(description="A Fleet API token (an API-only user with the observer role is enough)")
     ca_file: str | None = Field(default=None, description="PEM bundle to verify Fleet's certificate with")
     verify_tls: bool = Field(default=True, description="Verify Fleet's TLS certificate")
@@ -64,11 +64,6 @@ class FleetConfig(ProviderConfig):
         default_factory=list, description="E-mail domains whose addresses become account names (jdoe@corp → jdoe)"
     )
     confidence: float = Field(default=0.8, ge=0, le=1, description="Confidence of an answer")
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        return check_base_url(value)
 
     @field_validator("ca_file")
     @classmethod
