@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from positron.providers._assets import (
-    check_ca_file,
+    CaFile,
+    Domains,
     host_name,
     ip_address,
     mac_address,
-    normalize_domains,
     parse_time,
     same_host,
     text,
@@ -46,7 +46,7 @@ from positron.queries import (
     IP_TO_USER,
     HostInfo,
 )
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from positron.provider import (
     Answer,
@@ -93,22 +93,13 @@ class CrowdStrikeConfig(ProviderConfig):
     cloud: Literal["us-1", "us-2", "eu-1", "us-gov-1"] = Field(default="us-1", description="The Falcon cloud")
     base_url: BaseUrl | None = Field(default=None, description="Overrides cloud (a proxy, or a test server)")
     member_cid: str | None = Field(default=None, description="A child CID (Flight Control)")
-    ca_file: str | None = Field(default=None, description="PEM bundle for a TLS-intercepting proxy")
+    ca_file: CaFile | None = Field(default=None, description="PEM bundle for a TLS-intercepting proxy")
     page_size: int = Field(default=100, ge=1, le=5000, description="Device ids per query page")
     max_pages: int = Field(default=3, ge=1, le=50, description="Query pages read at most per lookup")
     refresh_margin_s: float = Field(default=60.0, ge=0, description="Fetch a new token this long before expiry")
-    strip_domains: list[str] = Field(default_factory=list, description="UPN domains whose users become accounts")
+    strip_domains: Domains = Field(default_factory=list, description="UPN domains whose users become accounts")
     confidence: float = Field(default=0.9, ge=0, le=1)
 
-    @field_validator("ca_file")
-    @classmethod
-    def _check_ca_file(cls, value: str | None) -> str | None:
-        return check_ca_file(value)
-
-    @field_validator("strip_domains")
-    @classmethod
-    def _check_domains(cls, value: list[str]) -> list[str]:
-        return normalize_domains(value)
 
     @model_validator(mode="after")
     def _check(self) -> CrowdStrikeConfig:

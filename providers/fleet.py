@@ -20,18 +20,18 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from positron.providers._assets import (
-    check_ca_file,
+    CaFile,
+    Domains,
     host_name,
     ip_address,
     mac_address,
-    normalize_domains,
     parse_time,
     same_host,
     text,
     username,
 )
 from positron.queries import HOST_INFO, HOST_USER, IP_TO_HOSTNAME, IP_TO_MAC, HostInfo
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from positron.provider import (
     Answer,
@@ -55,25 +55,16 @@ Host = dict[str, Any]
 class FleetConfig(ProviderConfig):
     base_url: BaseUrl = Field(description="The Fleet server, e.g. https://fleet.corp.example")
     api_token: Secret = Field(description="A Fleet API token (an API-only user with the observer role is enough)")
-    ca_file: str | None = Field(default=None, description="PEM bundle to verify Fleet's certificate with")
+    ca_file: CaFile | None = Field(default=None, description="PEM bundle to verify Fleet's certificate with")
     verify_tls: bool = Field(default=True, description="Verify Fleet's TLS certificate")
     team_id: int | None = Field(default=None, ge=0, description="Search only this team's hosts")
     per_page: int = Field(default=50, ge=1, le=500, description="Hosts per page")
     max_pages: int = Field(default=4, ge=1, le=50, description="Pages read at most per lookup")
-    strip_domains: list[str] = Field(
+    strip_domains: Domains = Field(
         default_factory=list, description="E-mail domains whose addresses become account names (jdoe@corp → jdoe)"
     )
     confidence: float = Field(default=0.8, ge=0, le=1, description="Confidence of an answer")
 
-    @field_validator("ca_file")
-    @classmethod
-    def _check_ca_file(cls, value: str | None) -> str | None:
-        return check_ca_file(value)
-
-    @field_validator("strip_domains")
-    @classmethod
-    def _check_domains(cls, value: list[str]) -> list[str]:
-        return normalize_domains(value)
 
 
 class Fleet(HttpProvider[FleetConfig]):
