@@ -8,9 +8,9 @@ several calls (PagerDuty's pages). Timeouts and unreachable sources are not retr
 why), so a hung source costs one ``timeout_s``, and a paged answer is never started again from its first page
 because a call timed out.
 
-Between requests it keeps a ``State`` (``state.py``: cache, single-flight, rate limits; in the process or in Redis)
-and a circuit breaker per instance (``circuit.py``). Cache hits need no task and no provider: one cache read for
-all of a request's instances, then merge.
+Between requests it keeps a ``State`` (``state/backends.py``: cache, single-flight, rate limits; in the process or
+in Redis) and a circuit breaker per instance (``state/circuit.py``). Cache hits need no task and no provider: one
+cache read for all of a request's instances, then merge.
 """
 
 from __future__ import annotations

@@ -31,10 +31,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Annotated, Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from pydantic import AfterValidator
 from yarl import URL
 
 from positron.errors import (
@@ -166,6 +167,21 @@ class HttpSource:
             raise ProviderUnavailable(f"cannot reach {self.label} ({type(exc).__name__})") from exc
 
 
+def check_base_url(value: str) -> str:
+    """An http(s) root with a host and no credentials, query or fragment, without its trailing slash. The error
+    never echoes the value: it could hold a secret."""
+    url = URL(value.strip())
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("must be an http(s) URL with a host, such as https://api.example.com")
+    if url.user or url.password or url.query_string or url.fragment:
+        raise ValueError("must not carry credentials, a query or a fragment")
+    return str(url).rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(check_base_url)]
+"""A config field holding an HTTP provider's base URL (checked by ``check_base_url``)."""
+
+
 def status_error(response: HttpResponse, detail: str = "") -> ProviderError:
     """The provider error for a status the provider did not handle itself (see the table above)."""
     status = response.status
@@ -224,4 +240,12 @@ def _until_http_date(value: str) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-__all__ = ["HttpResponse", "HttpSource", "raise_for_status", "retry_after", "status_error"]
+__all__ = [
+    "BaseUrl",
+    "HttpResponse",
+    "HttpSource",
+    "check_base_url",
+    "raise_for_status",
+    "retry_after",
+    "status_error",
+]

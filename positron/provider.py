@@ -37,7 +37,7 @@ from positron.errors import (
     ProviderUnreachable,
     UnsupportedInput,
 )
-from positron.http import HttpResponse, HttpSource, raise_for_status, retry_after, status_error
+from positron.http import BaseUrl, HttpResponse, HttpSource, raise_for_status, retry_after, status_error
 from positron.inputs import (
     normalize_domain,
     normalize_hash,
@@ -199,6 +199,7 @@ class HttpProvider(Provider[C]):
 __all__ = [
     "Answer",
     "BadResponse",
+    "BaseUrl",
     "ConfigError",
     "Health",
     "HttpProvider",
