@@ -17,6 +17,7 @@ from positron import __version__
 from positron.api import admin, errors, metrics, queries, system, workflows
 from positron.api.deps import get_principal
 from positron.api.middleware import SecurityMiddleware
+from positron.api.observe import ObserveMiddleware
 from positron.broker import Broker
 
 DESCRIPTION = """Ask every configured source the same standardized question at once and get one ranked answer,
@@ -80,6 +81,7 @@ def _harden(app: FastAPI, broker: Broker) -> None:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
+    app.add_middleware(ObserveMiddleware, metrics=broker.metrics)  # log context, trace span, request metrics
     app.add_middleware(SecurityMiddleware, max_body_bytes=security.max_body_bytes)  # outermost
 
 

@@ -23,6 +23,7 @@ import logging
 import logging.handlers
 import queue
 import sys
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class AuditLog:
         self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self._listener: logging.handlers.QueueListener | None = None
         self._logger = logging.Logger("positron.security.audit")  # standalone: never propagates to the app's handlers
+        self._observers: list[Callable[[str, Mapping[str, Any]], None]] = []
         if destination is not None:
             self._logger.addHandler(logging.handlers.QueueHandler(self._queue))
             self._logger.setLevel(logging.INFO)
@@ -85,7 +87,13 @@ class AuditLog:
             return {"value_hash": "hmac-sha256:" + hmac.new(self._hash_key, value.encode(), hashlib.sha256).hexdigest()}
         return {"value_hash": "sha256:" + hashlib.sha256(value.encode()).hexdigest()}
 
+    def observe(self, observer: Callable[[str, Mapping[str, Any]], None]) -> None:
+        """Call ``observer(event, record)`` for every record, written or not (metrics count denials this way)."""
+        self._observers.append(observer)
+
     def write(self, event: str, record: dict[str, Any]) -> None:
+        for observer in self._observers:
+            observer(event, record)
         if self.destination is None:
             return
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
