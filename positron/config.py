@@ -247,8 +247,10 @@ def parse_settings(data: dict[str, Any], registry: Registry, *, base: Path | Non
         settings = Settings.model_validate({**data, "providers": {}}, context=context)
     except ValidationError as exc:
         errors += _config_errors(exc)
-    demo = bool(data.get("demo")) if settings is None else settings.demo
-    errors += _placeholders(settings, providers, demo)
+        valid = _valid_sections(data, exc, context)  # still look for placeholders in the sections that are fine
+        errors += _placeholders(valid, {}, bool(data.get("demo"))) if valid is not None else []
+    else:
+        errors += _placeholders(settings, providers, settings.demo)
     if errors or settings is None:
         raise ConfigError.of(errors)
     settings.providers = providers
@@ -279,6 +281,15 @@ def _parse_providers(
     return providers
 
 
+def _valid_sections(data: dict[str, Any], exc: ValidationError, context: dict[str, Any]) -> Settings | None:
+    """Settings from only the top-level sections that had no error (None if even that fails)."""
+    bad = {err["loc"][0] for err in exc.errors(include_url=False, include_input=False) if err["loc"]}
+    try:
+        return Settings.model_validate({k: v for k, v in data.items() if k not in bad and k != "providers"}, context=context)
+    except ValidationError:
+        return None
+
+
 def _placeholders(settings: Settings | None, providers: dict[str, ProviderConfig], demo: bool) -> list[ConfigError]:
     if demo:
         return []
@@ -287,8 +298,9 @@ def _placeholders(settings: Settings | None, providers: dict[str, ProviderConfig
         if api_key.key is not None and (is_placeholder(api_key.key) or len(api_key.key.get_secret_value()) < 16):
             found.append(ConfigError("is a placeholder or shorter than 16 characters", key=f"api_keys.{i}.key"))
     secrets = [*secret_fields(settings)] if settings is not None else []
+    reported = {e.key for e in found}
     for where, secret in [*secrets, *secret_fields(providers, "providers")]:
-        if is_placeholder(secret):
+        if is_placeholder(secret) and where not in reported:
             found.append(ConfigError("is a placeholder (e.g. changeme); give the real secret", key=where))
     return found
 

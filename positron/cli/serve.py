@@ -98,7 +98,10 @@ def _run(
             forwarded_allow_ips=proxies or None,
         )
     )
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: the shutdown was clean
+        pass
 
 
 def _tls_files(settings: Settings, certfile: Path | None, keyfile: Path | None) -> tuple[Path | None, Path | None]:

@@ -33,14 +33,14 @@ def loose_permissions(path: Path) -> bool:
         return False
 
 
-def resolve_secret(raw: Any, info: ValidationInfo | None = None) -> Any:
+def resolve_secret(raw: Any, info: ValidationInfo) -> Any:
     if isinstance(raw, dict) and set(raw) == {"env"}:
         name = str(raw["env"])
         if name not in os.environ:
             raise ValueError(f"environment variable {name} is not set")
         return os.environ[name]
     if isinstance(raw, dict) and set(raw) == {"file"}:
-        context = info.context if info is not None and isinstance(info.context, dict) else {}
+        context = info.context if isinstance(info.context, dict) else {}
         path = secret_path(raw["file"], context.get("base"))
         try:
             text = path.read_text(encoding="utf-8").strip()
