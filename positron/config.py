@@ -285,7 +285,9 @@ def _valid_sections(data: dict[str, Any], exc: ValidationError, context: dict[st
     """Settings from only the top-level sections that had no error (None if even that fails)."""
     bad = {err["loc"][0] for err in exc.errors(include_url=False, include_input=False) if err["loc"]}
     try:
-        return Settings.model_validate({k: v for k, v in data.items() if k not in bad and k != "providers"}, context=context)
+        return Settings.model_validate(
+            {k: v for k, v in data.items() if k not in bad and k != "providers"}, context=context
+        )
     except ValidationError:
         return None
 

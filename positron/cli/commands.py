@@ -15,8 +15,7 @@ from rich.table import Table
 
 from positron.broker import Broker
 from positron.cli import batch, check, info, keys, serve
-from positron.cli.common import KEY, SERVER, err, out
-from positron.cli.common import fail
+from positron.cli.common import KEY, SERVER, err, fail, out
 from positron.cli.common import settings_for as _settings
 from positron.cli.local import lookup_here
 from positron.cli.remote import post_json
@@ -108,9 +107,6 @@ async def _run_query(broker: Broker, q: Any, value: str, at: datetime | None, pr
         await broker.close()
 
 
-
-
-
 def _show(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, "", 0))
@@ -157,7 +153,7 @@ def enrich(alert: Any, config: Path | None, as_json: bool, server: str | None, k
         err.print(f"[bold red]error:[/] {alert.name} is not JSON: {exc.msg} at line {exc.lineno}", highlight=False)
         sys.exit(2)
     if not isinstance(payload, dict):
-        err.print("[bold red]error:[/] expected a JSON object (an alert, or {\"observables\": [...]})")
+        err.print('[bold red]error:[/] expected a JSON object (an alert, or {"observables": [...]})')
         sys.exit(2)
     try:
         result = post_json(server, "/v1/enrich", payload, key) if server else _enrich_here(config, payload)

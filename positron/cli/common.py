@@ -7,11 +7,14 @@ traceback and never a secret. The consoles do not wrap: a message piped into a l
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from positron.config import Settings, get_environment, load_settings, parse_settings
 from positron.demo import demo_config, new_demo_key
@@ -53,6 +56,19 @@ def fail_unexpected(what: str, exc: Exception) -> NoReturn:
     """An error we did not foresee while reading the config: its type only (its text may hold a secret)."""
     err.print(f"[bold red]error:[/] {what} failed: {type(exc).__name__} (no details shown: they may hold a secret)")
     sys.exit(2)
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
+    """A table on a terminal; tab-separated lines with a header otherwise (nothing cut at 80 columns, easy to
+    ``cut``/``awk`` in a script)."""
+    if out.is_terminal:
+        table = Table(*columns, title=title)
+        for row in rows:
+            table.add_row(*(escape(cell) for cell in row))
+        out.print(table)
+        return
+    for row in [columns, *rows]:
+        out.print("\t".join(row), highlight=False, markup=False)
 
 
 def warn(message: str) -> None:

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from positron.cli.common import CONFIG, KEY, SERVER, fail, out, settings_for
+from positron.cli.common import CONFIG, KEY, SERVER, fail, out, print_rows, settings_for
 from positron.cli.remote import get_json
 from positron.errors import PositronError
 from positron.inputs import EXPECTED
@@ -44,11 +43,17 @@ def queries(config: Path | None, as_json: bool, server: str | None, key: str | N
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("query", "input", "at", "providers", "description")
-    for row in rows:
-        at = "yes" if row["accepts_at"] else ""
-        table.add_row(row["name"], row["input"], at, ", ".join(row["providers"]) or "(none)", row["description"])
-    out.print(table)
+    rows = [
+        (
+            r["name"],
+            r["input"],
+            "yes" if r["accepts_at"] else "",
+            ", ".join(r["providers"]) or "(none)",
+            r["description"],
+        )
+        for r in rows
+    ]
+    print_rows(("query", "input", "at", "providers", "description"), rows)
 
 
 def _local_queries(config: Path | None) -> list[dict[str, Any]]:
@@ -81,19 +86,15 @@ def providers(config: Path | None, as_json: bool, server: str | None, key: str |
         out.print_json(json.dumps(rows))
         return
     with_health = any("health" in row for row in rows)
-    table = Table("instance", "type", "queries", "egress", "max_tlp", "weight", *(["health"] if with_health else []))
-    for row in rows:
-        health = [("ok " if row["healthy"] else "DOWN ") + row["health"]] if with_health else []
-        table.add_row(
-            row["name"],
-            row["type"],
-            ", ".join(row["queries"]),
-            row["egress"],
-            row["max_tlp"],
-            f"{row['weight']:g}",
-            *health,
-        )
-    out.print(table)
+    columns = ("instance", "type", "queries", "egress", "max_tlp", "weight", *(["health"] if with_health else []))
+    print_rows(columns, [_provider_row(row, with_health) for row in rows])
+
+
+def _provider_row(row: dict[str, Any], with_health: bool) -> list[str]:
+    cells = [row["name"], row["type"], ", ".join(row["queries"]), row["egress"], row["max_tlp"], f"{row['weight']:g}"]
+    if with_health:
+        cells.append(("ok " if row["healthy"] else "DOWN ") + row["health"])
+    return cells
 
 
 def _local_providers(config: Path | None) -> list[dict[str, Any]]:

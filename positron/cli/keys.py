@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from rich.table import Table
 
-from positron.cli.common import CONFIG, err, fail, out, settings_for, warn
+from positron.cli.common import CONFIG, err, fail, out, print_rows, settings_for, warn
 from positron.config import Settings
 from positron.errors import PositronError
 from positron.registry import Registry
@@ -91,13 +90,13 @@ def keys_list(config: Path | None) -> None:
     except PositronError as exc:
         fail(exc)
     now = datetime.now(UTC)
-    table = Table("principal", "groups", "expires", "hash", "stored in", title=f"{len(stored)} API key(s)")
+    rows = []
     for where, entry in stored:
         expires = "never" if entry.expires is None else entry.expires.isoformat().replace("+00:00", "Z")
         if entry.expires is not None and entry.expires <= now:
             expires += " (expired)"
-        table.add_row(entry.principal, ", ".join(entry.groups) or "(none)", expires, entry.key_hash[:HASH_SHOWN], where)
-    out.print(table)
+        rows.append((entry.principal, ", ".join(entry.groups) or "(none)", expires, entry.key_hash[:HASH_SHOWN], where))
+    print_rows(("principal", "groups", "expires", "hash", "stored in"), rows, title=f"{len(stored)} API key(s)")
     for where, entry in stored:
         if not entry.groups:
             warn(f"{where}: the key of {entry.principal} has no groups; it may do nothing")

@@ -68,7 +68,7 @@ def test_missing_and_empty_files_fail_and_relative_paths_are_from_the_config_fol
             "empty": {"type": "static_inventory", "users": "data/empty.csv"},
         }
     }
-    path = write(folder, config)
+    write(folder, config)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     cwd = os.getcwd()
@@ -119,9 +119,11 @@ def test_a_malformed_redis_url_is_exit_2_naming_the_key_without_the_password(tmp
     path = write(tmp_path, {"redis": {"url": {"env": "REDIS_URL_X"}}})
     secret_part = "Xy7/Qk9pass"
     env = {**os.environ, "REDIS_URL_X": f"redis://:{secret_part}@127.0.0.1:6379/0", "POSITRON_CONFIG": ""}
-    args = [str(POSITRON), command, str(path)] if command == "check-config" else [
-        str(POSITRON), "serve", "--config", str(path), "--port", str(free_port())
-    ]
+    args = (
+        [str(POSITRON), command, str(path)]
+        if command == "check-config"
+        else [str(POSITRON), "serve", "--config", str(path), "--port", str(free_port())]
+    )
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
     printed = done.stdout + done.stderr
     assert done.returncode == 2, printed
@@ -131,8 +133,15 @@ def test_a_malformed_redis_url_is_exit_2_naming_the_key_without_the_password(tmp
 
 async def _check_subprocess(path: Path, env: dict[str, str]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        str(POSITRON), "check-config", str(path), "--connect", "--timeout", "5",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, **env},
+        str(POSITRON),
+        "check-config",
+        str(path),
+        "--connect",
+        "--timeout",
+        "5",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **env},
     )
     stdout, _ = await asyncio.wait_for(proc.communicate(), 90)
     assert proc.returncode is not None
@@ -174,7 +183,9 @@ def test_check_config_runs_without_a_terminal_and_does_not_wrap(tmp_path: Path) 
     import subprocess
 
     long_name = "x" * 150
-    path = write(tmp_path, {"providers": {long_name: {"type": "static_inventory", "hosts": f"/nonexistent/{long_name}"}}})
+    path = write(
+        tmp_path, {"providers": {long_name: {"type": "static_inventory", "hosts": f"/nonexistent/{long_name}"}}}
+    )
     done = subprocess.run([str(POSITRON), "check-config", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     (line,) = [ln for ln in done.stderr.splitlines() if "does not exist" in ln]

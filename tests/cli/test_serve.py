@@ -40,8 +40,9 @@ def config(tmp_path: Path, **extra: object) -> Path:
 def serving(*args: str, url: str, verify: object = True) -> Iterator[subprocess.Popen[str]]:
     """``positron serve ARGS`` until /health answers; stopped with SIGINT, its output kept on the process."""
     env = {**os.environ, "SERVE_TEST_KEY": KEY, "POSITRON_CONFIG": ""}
-    proc = subprocess.Popen([str(POSITRON), "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [str(POSITRON), "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     deadline = time.monotonic() + 60
     try:
         while True:
@@ -68,8 +69,13 @@ def test_a_taken_port_fails_before_any_demo_key_or_curl_is_printed() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run([str(POSITRON), "serve", "--port", str(port)], capture_output=True, text=True,
-                              timeout=60, env={**os.environ, "POSITRON_CONFIG": ""})
+        done = subprocess.run(
+            [str(POSITRON), "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "POSITRON_CONFIG": ""},
+        )
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "choose --port" in done.stderr
     assert "API key" not in done.stdout + done.stderr and "curl" not in done.stdout + done.stderr
@@ -80,14 +86,41 @@ def test_a_taken_port_fails_before_any_demo_key_or_curl_is_printed() -> None:
 def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     port = free_port()
     url = f"https://127.0.0.1:{port}"
     trust = ssl.create_default_context(cafile=str(cert))
-    args = ["--config", str(config(tmp_path)), "--port", str(port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+    args = [
+        "--config",
+        str(config(tmp_path)),
+        "--port",
+        str(port),
+        "--ssl-certfile",
+        str(cert),
+        "--ssl-keyfile",
+        str(key),
+    ]
     with serving(*args, url=url, verify=trust):
         answer = httpx.post(f"{url}/v1/queries/IP_TO_HOSTNAME", json={"value": "10.0.0.1"}, headers=AUTH, verify=trust)
         assert answer.status_code == 200 and answer.json()["answer"]["value"] == "ws-1"
@@ -112,7 +145,9 @@ def test_json_logs_on_stderr_with_request_id_and_client_and_the_audit_apart_on_s
         assert httpx.post(f"{url}/v1/queries/IP_TO_HOSTNAME", json={"value": "10.0.0.1"}, headers=headers).is_success
         assert httpx.get(f"{url}/v1/providers", headers={"X-Request-ID": "req-43"}).status_code == 401
     out, err = proc.captured  # type: ignore[attr-defined]
-    assert all(line.startswith("{") for line in err.splitlines()), [ln for ln in err.splitlines() if not ln.startswith("{")]
+    assert all(line.startswith("{") for line in err.splitlines()), [
+        ln for ln in err.splitlines() if not ln.startswith("{")
+    ]
     logs = [json.loads(line) for line in err.splitlines()]  # every stderr line is one JSON event
     assert all({"time", "level", "logger", "message"} <= set(line) for line in logs)
     (access,) = [line for line in logs if line["logger"] == "uvicorn.access" and line["request_id"] == "req-42"]
