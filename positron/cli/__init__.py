@@ -1,6 +1,7 @@
 """The ``positron`` command. ``commands`` holds the group (query, enrich, openapi) and registers the rest, each in
-its own module: ``serve``, ``check`` (check-config), ``keys``, ``batch``, ``info`` (queries, providers); ``remote``
-posts to a running server for the ``--server`` forms, ``local`` runs lookups in this process.
+its own module: ``serve``, ``check`` (check-config), ``keys``, ``hooks`` (webhook tokens), ``batch``, ``info``
+(queries, providers); ``remote`` posts to a running server for the ``--server`` forms, ``local`` runs lookups in
+this process.
 
 ``main`` is the console script: ``positron --version`` answers from the package metadata without importing the
 server (pydantic, FastAPI, the providers), so it is instant; everything else loads the full command group.

@@ -14,7 +14,7 @@ import click
 from rich.table import Table
 
 from positron.broker import Broker
-from positron.cli import batch, check, info, keys, serve
+from positron.cli import batch, check, hooks, info, keys, serve
 from positron.cli.common import KEY, SERVER, err, fail, out
 from positron.cli.common import settings_for as _settings
 from positron.cli.local import lookup_here
@@ -40,6 +40,7 @@ def main() -> None:
 main.add_command(serve.serve)
 main.add_command(check.check_config)
 main.add_command(keys.keys)
+main.add_command(hooks.hooks)
 main.add_command(batch.batch)
 main.add_command(info.queries)
 main.add_command(info.providers)

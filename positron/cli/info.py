@@ -43,7 +43,7 @@ def queries(config: Path | None, as_json: bool, server: str | None, key: str | N
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    rows = [
+    table = [
         (
             r["name"],
             r["input"],
@@ -53,7 +53,7 @@ def queries(config: Path | None, as_json: bool, server: str | None, key: str | N
         )
         for r in rows
     ]
-    print_rows(("query", "input", "at", "providers", "description"), rows)
+    print_rows(("query", "input", "at", "providers", "description"), table)
 
 
 def _local_queries(config: Path | None) -> list[dict[str, Any]]:
