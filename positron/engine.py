@@ -300,10 +300,13 @@ class Engine:
     async def _traced_call(
         self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool
     ) -> Outcome:
-        """``_call`` in a child span of the request's (a no-op unless tracing is on)."""
+        """``_call`` in a child span of the request's (a no-op unless tracing is on); a failure is logged."""
         with tracing.provider_span(inst.name, inst.provider.type_name, lookup.query.name) as span:
             outcome = await self._call(inst, lookup, key, deadline, no_cache)
-            tracing.provider_status(span, outcome[0].status, outcome[0].error_code)
+            status = outcome[0]
+            tracing.provider_status(span, status.status, status.error_code)
+            if status.status in ("error", "timeout"):  # the message is the provider's own, built from safe facts
+                log.warning("provider %s %s on %s: %s", inst.name, status.status, lookup.query.name, status.error)
             return outcome
 
     async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Outcome:

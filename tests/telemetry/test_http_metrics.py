@@ -3,6 +3,9 @@ when Redis is not configured."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.apps import AUTH, client
@@ -49,3 +52,20 @@ async def test_denials_are_counted_per_event() -> None:
         ).status_code == 403
         text = (await c.get("/metrics")).text
     assert samples(text)[("positron_denials_total", (("event", "query"),))] == 1
+
+
+async def test_a_provider_failure_is_a_log_record_with_level_and_the_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from positron.telemetry.logs import RequestFields, TextFormatter
+
+    providers = {"broken": {"type": "fake", "answer": "ws-1", "fail": "ProviderUnavailable"}}
+    caplog.set_level(logging.WARNING, logger="positron.engine")
+    caplog.handler.addFilter(RequestFields())
+    async with client(providers, engine={"retries": 0}) as c:
+        headers = {**AUTH, "X-Request-ID": "req-fail-1"}
+        assert (await c.post("/v1/queries/IP_TO_HOSTNAME", json={"value": "10.0.0.1"}, headers=headers)).is_success
+    (record,) = [r for r in caplog.records if r.name == "positron.engine"]
+    line = TextFormatter().format(record)
+    assert record.levelname == "WARNING" and "provider broken error on IP_TO_HOSTNAME" in line
+    assert "[request_id=req-fail-1 client=" in line and line.split()[0].endswith("Z")
