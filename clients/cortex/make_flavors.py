@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent / "Positron"
-HOMEPAGE = "https://github.com/positron-broker/positron/blob/main/docs/clients.md#cortex-analyzer"
+HOMEPAGE = (
+    "https://github.com/positron-broker/positron/blob/main/docs/clients.md#cortex-analyzer--clientscortexpositron"
+)
 VERSION = "1.1"
 USER_TYPES = ["mail", "username", "other"]
 HOST_TYPES = ["domain", "fqdn", "hostname"]
