@@ -45,6 +45,7 @@ class Record:
     returned: set[str] = field(default_factory=set)  # every value any provider returned
     raw: float | None = None  # the uncalibrated score, when the server reports it (why.score)
     tier: str | None = None
+    agreeing: int = 0  # providers counted in the answer's score
 
     @property
     def right(self) -> bool:
@@ -96,7 +97,8 @@ def record(coverage: str, age: str, truth: str, body: dict[str, Any]) -> Record:
         {p: v for p, (current, _, v) in claims.items() if current},
         returned,
         why.get("score"),
-        why.get("tier"),
+        why.get("evidence"),
+        len(why.get("providers") or ()),
     )
 
 

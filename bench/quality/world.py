@@ -9,7 +9,9 @@ Three address scopes, each covered by a different mix of sources:
                        to a new server mid-period
 Dynamic hosts hold leases in sessions (hours to days) with renewals at half the lease time, release early or let
 the lease expire, and prefer their previous address when it is free (so addresses are reassigned when it is not).
-The inventory also lists about half of the dynamic hosts with the first address they had (a stale guess).
+The inventory also lists about half of the dynamic hosts with the first address they had, recorded while they had
+it and never updated since. Every source is right when it records something; sources go stale, miss events or
+forget (the short lease file), they do not lie.
 
 People: managers change mid-period; AD (whenChanged) has the change at once, the HR export only after a lag.
 """
@@ -182,11 +184,12 @@ def _dynamic(
         free_at[ip] = end
         world.bindings.setdefault(ip, []).append(Binding(ip, host, mac, s, end))
     world.leases[scope] = [rec for t, rec in sorted(records, key=lambda tr: tr[0]) if t <= world.now]
-    for host, _ in hosts:  # the inventory's stale guess: the first address a host had
-        first = next((b for ip in pool for b in world.bindings.get(ip, ()) if b.host == host), None)
+    for host, _ in hosts:  # the inventory records the first address a host had, while it had it; never updated
+        first = min((b for ip in pool for b in world.bindings.get(ip, ()) if b.host == host), key=lambda b: b.start,
+                    default=None)  # fmt: skip
         if first is not None and rng.random() < 0.5:
-            updated = first.start + rng.uniform(0, 3 * DAY)
-            world.inventory.append(InventoryRow(first.ip, host, min(updated, world.now - HOUR)))
+            updated = rng.uniform(first.start, min(first.end, world.now))
+            world.inventory.append(InventoryRow(first.ip, host, updated))
 
 
 def _static(world: World, rng: random.Random, n: int, used: set[str]) -> None:
