@@ -9,8 +9,11 @@ Scoring (README "How answers are ranked"; positron/evidence.py reads one answer 
                  only, when the group has any); confidence = calibration.probability(raw, contains, providers agreeing)
   group order    current before alternatives; evidence containing ref before the rest; raw score; the sum of
                  scores; the latest confirmation; and only then the value's key (equal evidence only)
+  alternatives   the values exclude each other: answers[0] keeps its calibrated probability, the others share
+                 what is left of 1 in proportion to their raw scores
   conflict       another group holds the current answer of an independent provider, with the same kind of
-                 evidence and a confidence within ``margin`` of the winner's; ``conflict_providers`` names both sides
+                 evidence (both contain ref, or neither does) or a raw score within ``margin`` of the winner's;
+                 ``conflict_providers`` names both sides
 Nothing is rounded, and every choice goes through a total order, so the result never depends on the order
 providers answered in, and merging a list with itself changes nothing (one provider counts once per value).
 """
@@ -208,25 +211,42 @@ def _ranked(query: Query[Any], items: Sequence[Sourced], ref: datetime) -> list[
 
 
 def _conflict(ranked: Sequence[Ranked], margin: float) -> tuple[str, ...]:
-    """The providers on both sides when an independent provider's current answer is a close rival."""
+    """The providers on both sides when an independent provider's current answer is another value with
+    comparable evidence: the same kind (both contain `at`, or neither does), or a raw score within ``margin``."""
     top = ranked[0]
     if top.why is None or not any(s.current for s in top.sources):
         return ()
     mine = {s.provider for s in top.sources}
     rivals: set[str] = set()
     for other in ranked[1:]:
-        if other.why is None or (other.why.evidence is Evidence.CONTAINS) != (top.why.evidence is Evidence.CONTAINS):
-            continue  # evidence at `at` against evidence from another time: not comparable
-        independent = {s.provider for s in other.sources if s.current} - mine
-        if independent and other.confidence >= top.confidence - margin:
-            rivals |= independent
+        if other.why is None:
+            continue
+        same_kind = (other.why.evidence is Evidence.CONTAINS) == (top.why.evidence is Evidence.CONTAINS)
+        if same_kind or other.why.score >= top.why.score - margin:
+            rivals |= {s.provider for s in other.sources if s.current} - mine
     if not rivals:
         return ()
     return tuple(sorted(rivals | {s.provider for s in top.sources if s.current}))
 
 
+def _shares(ranked: list[Ranked]) -> list[Ranked]:
+    """The values exclude each other: the winner keeps its calibrated probability, the alternatives share what is
+    left in proportion to their raw scores (capped, going down the list, at the one above)."""
+    if len(ranked) < 2:
+        return ranked
+    rest = 1.0 - ranked[0].confidence
+    raws = [r.why.score if r.why else 0.0 for r in ranked[1:]]
+    total = sum(raws)
+    out, cap = [ranked[0]], ranked[0].confidence
+    for r, raw in zip(ranked[1:], raws, strict=True):
+        share = rest * (raw / total if total > 0 else 1 / len(raws))
+        cap = min(cap, share)
+        out.append(replace(r, confidence=cap))
+    return out
+
+
 def merge_ranked(query: Query[Any], items: Sequence[Sourced], ref: datetime, margin: float) -> Merged:
-    ranked = _ranked(query, items, ref)
+    ranked = _shares(_ranked(query, items, ref))
     if not ranked:
         return Merged(None)
     sides = _conflict(ranked, margin)

@@ -49,5 +49,6 @@ def fit(records: Sequence[Record]) -> str:
             pts = [(log_score(r.raw or 0.0), r.right) for r in kind if (r.agreeing > 1) == agree]
             if len(pts) < 2 * MIN_BLOCK:
                 pts = [(log_score(r.raw or 0.0), r.right) for r in kind]
-            out.append(f"    ({contains}, {agree}): {tuple(curve(pts))!r},  # {len(pts)} answers")
+            knots = ", ".join(f"({x!r}, {y!r})" for x, y in curve(pts))
+            out.append(f"    ({contains}, {agree}): (  # {len(pts)} answers\n        {knots},\n    ),")
     return "\n".join([*out, "}"])

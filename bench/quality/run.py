@@ -117,7 +117,7 @@ def served(world: World, root: Path) -> Iterator[str]:
             path = root / "positron.yaml"
             path.write_text(yaml.safe_dump(config))
             env = {"BENCH_QUALITY_KEY": KEY, "BENCH_SPLUNK_PASSWORD": emu.password, "BENCH_LDAP_PASSWORD": BIND}
-            with positron_server("--config", str(path), env=env) as (base, _):
+            with positron_server("--config", str(path), env=env, start_timeout_s=120) as (base, _):
                 yield base
     finally:
         emu.stop()
