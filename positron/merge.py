@@ -8,11 +8,12 @@ Scoring (README "How answers are ranked"; positron/evidence.py reads one answer 
   group score    raw = 1 − Π(1 − min(s, 0.99)) over the distinct providers agreeing on a value (current sources
                  only, when the group has any); confidence = calibration.probability(raw, contains, providers agreeing)
   group order    current before alternatives; evidence containing ref before the rest; raw score; the sum of
-                 scores; the latest confirmation; and only then the value's key (equal evidence only)
+                 scores; the latest confirmation; the later interval and observation; and only then the
+                 value's key (so names decide only between values with identical evidence)
   alternatives   the values exclude each other: answers[0] keeps its calibrated probability, the others share
                  what is left of 1 in proportion to their raw scores
-  conflict       another group holds the current answer of an independent provider, with the same kind of
-                 evidence (both contain ref, or neither does) or a raw score within ``margin`` of the winner's;
+  conflict       another group holds the current answer of an independent provider, with comparable evidence:
+                 neither contains ref, or its raw score is within ``margin`` of the winner's;
                  ``conflict_providers`` names both sides
 Nothing is rounded, and every choice goes through a total order, so the result never depends on the order
 providers answered in, and merging a list with itself changes nothing (one provider counts once per value).
@@ -121,7 +122,7 @@ def _order(query: Query[Any], s: Source) -> tuple[Any, ...]:
     """Best first, a total order: evidence, then score, then every field, so arrival order never decides."""
     return (
         s.evidence is not Evidence.CONTAINS, -s.score, -_stamp(s.last_confirmed), -s.confidence,
-        query.key(s.value), repr(s.value), -_stamp(s.observed_at), -_stamp(s.valid_from), -_stamp(s.valid_to),
+        -_stamp(s.valid_from), -_stamp(s.observed_at), -_stamp(s.valid_to), query.key(s.value), repr(s.value),
         s.source_ref or "", s.provider, s.type, -s.weight,
     )  # fmt: skip
 
@@ -200,7 +201,9 @@ def _build(query: Query[Any], key: str, members: list[Source], ref: datetime) ->
     ranked = Ranked(_representative(query, key, counted + [s for s in sources if not s.current]),
                     probability(raw, contains, len(counted)), tuple(sources), _why(counted, raw, ref))  # fmt: skip
     latest = max(_stamp(s.last_confirmed) for s in counted)
-    order = (not current, not contains, -raw, -sum(s.score for s in counted), -latest, key)
+    best = counted[0]
+    evidence = (-_stamp(best.valid_from), -_stamp(best.observed_at), -_stamp(best.valid_to))
+    order = (not current, not contains, -raw, -sum(s.score for s in counted), -latest, *evidence, key)
     return order, ranked
 
 
@@ -212,7 +215,9 @@ def _ranked(query: Query[Any], items: Sequence[Sourced], ref: datetime) -> list[
 
 def _conflict(ranked: Sequence[Ranked], margin: float) -> tuple[str, ...]:
     """The providers on both sides when an independent provider's current answer is another value with
-    comparable evidence: the same kind (both contain `at`, or neither does), or a raw score within ``margin``."""
+    comparable evidence. Evidence containing ref is undecayed, so its scores compare: a rival within ``margin``
+    of the winner counts. Evidence from other times decays steeply and the winner's is no better in kind: any
+    independent current disagreement counts."""
     top = ranked[0]
     if top.why is None or not any(s.current for s in top.sources):
         return ()
@@ -221,8 +226,8 @@ def _conflict(ranked: Sequence[Ranked], margin: float) -> tuple[str, ...]:
     for other in ranked[1:]:
         if other.why is None:
             continue
-        same_kind = (other.why.evidence is Evidence.CONTAINS) == (top.why.evidence is Evidence.CONTAINS)
-        if same_kind or other.why.score >= top.why.score - margin:
+        indirect = Evidence.CONTAINS not in (other.why.evidence, top.why.evidence)
+        if indirect or other.why.score >= top.why.score - margin:
             rivals |= {s.provider for s in other.sources if s.current} - mine
     if not rivals:
         return ()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from bench.quality.run import Record
 from positron.calibration import log_score
+
 MIN_BLOCK = 8  # blocks smaller than this are pooled with a neighbour: a knot from 3 answers is noise
 
 

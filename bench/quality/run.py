@@ -149,5 +149,3 @@ def simulate(params: Params, *, workers: int = 4) -> list[Record]:
     ]
     records += [record("people", "now", p.managers[-1][1], body) for p, body in zip(world.people, folks, strict=True)]
     return records
-
-
