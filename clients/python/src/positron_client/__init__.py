@@ -41,6 +41,7 @@ from positron_client._models import (
     Reputation,
     Source,
     UserInfo,
+    Why,
 )
 from positron_client._queries import STANDARD_QUERIES, StandardQuery
 from positron_client._version import __version__
@@ -87,5 +88,6 @@ __all__ = [
     "UnexpectedResponse",
     "UnknownQuery",
     "UserInfo",
+    "Why",
     "__version__",
 ]
