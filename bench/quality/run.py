@@ -9,8 +9,11 @@ provider's best-scored source), so single-source accuracy and the oracle come fr
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,12 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 import yaml
 
 from bench.quality import people, sources
 from bench.quality.world import DAY, Params, World, build
+from positron.api.app import create_app
+from positron.broker import Broker
+from positron.config import load_settings
+from positron.registry import Registry
 from tests.emulators.splunk import SplunkEmulator
-from tests.support.servers import positron_server
+from tests.support.servers import free_port, positron_server
 from tests.support.slapd import BIND_PASSWORD as BIND
 
 KEY = "bench-quality-key-0123456789abcdefgh"
@@ -103,7 +111,10 @@ def record(coverage: str, age: str, truth: str, body: dict[str, Any]) -> Record:
 
 
 @contextmanager
-def served(world: World, root: Path) -> Iterator[str]:
+def served(world: World, root: Path, *, in_process: bool = False) -> Iterator[str]:
+    """The sources up (Splunk emulator, slapd, files) and a server over them: ``positron serve`` in its own
+    process, or (``in_process``, for the CI test: no second interpreter to start) the same app under uvicorn in a
+    thread of this one."""
     emu = SplunkEmulator()
     sources.seed_splunk(world, emu)
     port = emu.start()
@@ -117,10 +128,46 @@ def served(world: World, root: Path) -> Iterator[str]:
             path = root / "positron.yaml"
             path.write_text(yaml.safe_dump(config))
             env = {"BENCH_QUALITY_KEY": KEY, "BENCH_SPLUNK_PASSWORD": emu.password, "BENCH_LDAP_PASSWORD": BIND}
-            with positron_server("--config", str(path), env=env, start_timeout_s=120) as (base, _):
+            server = _thread_server(path, env) if in_process else positron_server_at(path, env)
+            with server as base:
                 yield base
     finally:
         emu.stop()
+
+
+@contextmanager
+def positron_server_at(path: Path, env: dict[str, str]) -> Iterator[str]:
+    with positron_server("--config", str(path), env=env, start_timeout_s=120) as (base, _):
+        yield base
+
+
+@contextmanager
+def _thread_server(path: Path, env: dict[str, str]) -> Iterator[str]:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the config's {env: ...} secrets resolve at load
+    try:
+        registry = Registry.from_entry_points()
+        app = create_app(Broker(load_settings(path, registry), registry))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="positron-quality", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-process server did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def _ask(client: httpx.Client, base: str, query: str, value: str, at: float | None) -> dict[str, Any]:
@@ -133,16 +180,20 @@ def _ask(client: httpx.Client, base: str, query: str, value: str, at: float | No
     return result
 
 
-def simulate(params: Params, *, workers: int = 4) -> list[Record]:
+def simulate(params: Params, *, workers: int = 4, in_process: bool = False) -> list[Record]:
     """Build the world from ``params.seed``, serve it, ask every lookup; the records, in lookup order."""
     now = float(int(datetime.now(UTC).timestamp()) // 60 * 60)
     world = build(params, now)
     rng = random.Random(params.seed * 7919 + 1)
     asks = lookups(world, rng)
-    with tempfile.TemporaryDirectory(prefix="positron-quality-") as tmp, served(world, Path(tmp)) as base:
+    with (
+        tempfile.TemporaryDirectory(prefix="positron-quality-") as tmp,
+        served(world, Path(tmp), in_process=in_process) as base,
+    ):
         with httpx.Client(timeout=60) as client, ThreadPoolExecutor(workers) as pool:
             net = list(pool.map(lambda a: _ask(client, base, "IP_TO_HOSTNAME", a[2], a[3]), asks))
             folks = list(pool.map(lambda p: _ask(client, base, "USER_MANAGER", p.username, None), world.people))
+            pool.shutdown()
     records = [
         record(c, age, key(world.holder(ip, at if at is not None else now)), body)
         for (c, age, ip, at), body in zip(asks, net, strict=True)
