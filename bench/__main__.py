@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import batch, fanout, latency, overhead, procs, redis_loss, reliability, report
+from bench.notes import notes
 from bench.quality import __main__ as quality
 from bench.quality import report as quality_report
-from bench.notes import notes
 from bench.server import redis_supported
 from tests.support.redis_server import RedisServer
 
