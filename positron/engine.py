@@ -14,12 +14,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 
 from positron.catalog import Catalog
+from positron.chain import chained, resolve
 from positron.config import CircuitConfig, EngineConfig
 from positron.errors import (
     InvalidInput,
@@ -33,7 +34,7 @@ from positron.merge import Merged, Sourced, merge
 from positron.provider import Provider
 from positron.query import Answer, Lookup, Query
 from positron.state.backends import State, memory_state
-from positron.state.cache import AnswerCache, cache_key, config_fingerprint, ttl_for
+from positron.state.cache import cache_key, config_fingerprint, ttl_for
 from positron.state.circuit import Circuit, CircuitOpen
 from positron.state.ratelimit import Limiter
 
@@ -86,19 +87,14 @@ class Instance:
         return self.provider.name
 
 
-def _is_transient(exc: Exception) -> bool:
-    return isinstance(exc, ProviderError) and exc.transient
-
-
 class Engine:
-    """``state`` holds the cache, single-flight and rate limits (in-memory by default, or Redis-backed);
-    ``cache`` alone is the older way to give an in-memory cache."""
+    """``state`` holds the cache, single-flight and rate limits (in-memory and cache-less by default, or
+    Redis-backed)."""
 
     def __init__(
         self,
         providers: Sequence[Provider[Any]],
         config: EngineConfig,
-        cache: AnswerCache | None = None,
         *,
         state: State | None = None,
         circuit: CircuitConfig | None = None,
@@ -107,8 +103,6 @@ class Engine:
         self.config = config
         self.catalog = catalog if catalog is not None else Catalog.load()  # the queries, by name
         self.state = state if state is not None else memory_state(0)
-        if state is None:
-            self.state.cache = cache
         self.cache = self.state.cache
         self.metrics = self.state.metrics
         breaker = circuit or CircuitConfig(failures=0)
@@ -191,11 +185,16 @@ class Engine:
         providers: Sequence[str] | None = None,
         no_cache: bool = False,
         skip: Mapping[str, str] | None = None,
+        chain: bool = True,
     ) -> QueryResult:
-        """Answer one query. ``skip`` maps instance names to a reason they must not be asked (e.g. denied)."""
+        """Answer one query. ``skip`` maps instance names to a reason they must not be asked (e.g. denied).
+        A query declared ``via`` other queries is also answered through them (``chain.py``) unless the caller
+        named providers or ``chain`` is false."""
         started = time.monotonic()
         lookup = self.lookup(query, raw_value, at)
         selected = self._select(query, providers)
+        steps = resolve(query, self.catalog) if chain and providers is None else ()
+        via = asyncio.create_task(self._chain(steps, lookup, skip, no_cache, started)) if steps else None
         outcomes: list[Outcome | None] = [None] * len(selected)
         asking: list[tuple[int, Instance, str]] = []
         for i, inst in enumerate(selected):
@@ -204,10 +203,15 @@ class Engine:
                 outcomes[i] = (_status(inst, "skipped", error=reason, error_code="skipped"), [])
             else:
                 asking.append((i, inst, cache_key(lookup, inst.name, inst.fingerprint)))
-        if asking and self.cache is not None and not no_cache:
-            asking = await self._from_cache(lookup, asking, outcomes, started)
-        if asking:
-            await self._call_all(lookup, asking, outcomes, started, no_cache)
+        try:
+            if asking and self.cache is not None and not no_cache:
+                asking = await self._from_cache(lookup, asking, outcomes, started)
+            if asking:
+                await self._call_all(lookup, asking, outcomes, started, no_cache)
+            chained_items, details = await via if via is not None else ([], None)
+        finally:
+            if via is not None and not via.done():
+                via.cancel()
         results = [o for o in outcomes if o is not None]
         if self.metrics is not None:
             for st, _ in results:
@@ -217,9 +221,29 @@ class Engine:
             for st, answers in results
             for a in answers
         ]
-        merged = merge(query, items, lookup.at or datetime.now(UTC), self.config.conflict_margin)
+        merged = merge(query, items + chained_items, lookup.at or datetime.now(UTC), self.config.conflict_margin)
+        if details is not None:
+            merged = replace(merged, details={**merged.details, "via": details})
         took = round((time.monotonic() - started) * 1000, 1)
         return QueryResult(query, lookup.value, lookup.at, merged, [st for st, _ in results], took)
+
+    async def _chain(
+        self,
+        steps: tuple[Query[Any], ...],
+        lookup: Lookup,
+        skip: Mapping[str, str] | None,
+        no_cache: bool,
+        started: float,
+    ) -> tuple[list[Sourced], dict[str, Any]]:
+        async def step(query: Query[Any], value: str, at: datetime | None) -> QueryResult:
+            return await self.run(query, value, at, no_cache=no_cache, skip=skip, chain=False)
+
+        def weight_of(name: str, query: Query[Any]) -> float:
+            weight: float = self.instances[name].provider.config.weight_for(query)
+            return weight
+
+        remaining = started + self.config.deadline_s - time.monotonic()
+        return await chained(steps, lookup.value, lookup.at, step, weight_of, remaining)
 
     async def _from_cache(
         self, lookup: Lookup, asking: list[tuple[int, Instance, str]], outcomes: list[Outcome | None], started: float

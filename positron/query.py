@@ -50,6 +50,9 @@ class Query(Generic[T]):
     half_life_s: float = 86_400.0
     no_data_ttl_s: float = 60.0
     host_names: bool = False  # values are host names: a short name merges into the one FQDN it abbreviates
+    # Also answered by chaining these queries (by name): the first's best answer is the second's input, at the
+    # same ``at``. The engine runs the chain beside the direct providers (engine.Engine._chain).
+    via: tuple[str, ...] = ()
 
     def normalize(self, raw: str) -> str:
         return normalize(self.input, raw)

@@ -30,17 +30,24 @@ from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, 
 from pydantic import Field, field_validator
 from yarl import URL
 
-from positron.errors import (
+from positron.provider import (
+    Answer,
     BadResponse,
+    Health,
+    HttpProvider,
+    HttpResponse,
+    HttpSource,
+    Lookup,
     ProviderAuthError,
+    ProviderConfig,
     ProviderError,
     ProviderRateLimited,
+    RateLimit,
+    Secret,
     UnsupportedInput,
+    answers,
+    status_error,
 )
-from positron.http import HttpResponse, HttpSource, status_error
-from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
-from positron.query import Answer, Lookup
-from positron.security.secrets import Secret
 
 GUI_URL = "https://www.virustotal.com/gui"
 EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
@@ -51,7 +58,6 @@ CONFIDENCE_FLOOR = 0.3
 ENGINES_FOR_FULL_CONFIDENCE = 20
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_ERROR_CODE = re.compile(r"^[A-Za-z]{1,64}$")
 _DOMAIN_SUFFIX = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 
 
@@ -104,24 +110,17 @@ class VirusTotalConfig(ProviderConfig):
         return suffixes
 
 
-class VirusTotal(Provider[VirusTotalConfig]):
+class VirusTotal(HttpProvider[VirusTotalConfig]):
     type_name = "virustotal"
     Config: ClassVar[type[ProviderConfig]] = VirusTotalConfig
 
-    def __init__(self, name: str, config: VirusTotalConfig) -> None:
-        super().__init__(name, config)
-        self._http = HttpSource(
-            config.base_url,
-            headers={"x-apikey": config.api_key.get_secret_value(), "Accept": "application/json"},
-            timeout_s=config.timeout_s,
-            max_connections=config.max_concurrency,
+    def http_source(self) -> HttpSource:
+        return HttpSource(
+            self.config.base_url,
+            headers={"x-apikey": self.config.api_key.get_secret_value(), "Accept": "application/json"},
+            timeout_s=self.config.timeout_s,
+            max_connections=self.config.max_concurrency,
         )
-
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def health(self) -> Health:
         """One authenticated lookup of the EICAR test file (uses one request of the quota)."""
@@ -165,7 +164,7 @@ class VirusTotal(Provider[VirusTotalConfig]):
 
     async def _get(self, path: str, kind: _Kind) -> dict[str, Any] | None:
         """The ``data`` object at ``path``, or None when VirusTotal has no such object."""
-        response = await self._http.get(path)
+        response = await self.http.get(path)
         if response.status == 200:
             return _parse_data(response.body, kind)
         _raise_for_status(response)
@@ -202,7 +201,7 @@ def _domain_skip_reason(value: str, internal_domains: list[str]) -> str | None:
 
 def _raise_for_status(response: HttpResponse) -> None:
     """Raise the positron error for a non-200 answer; return when it means "no such object"."""
-    status, code = response.status, _error_code(response.body)
+    status, code = response.status, response.error_code
     shown = f"HTTP {status} {code}" if code else f"HTTP {status}"
     if (status, code) in ((404, "NotFoundError"), (400, "NotAvailableYet")):
         return
@@ -215,17 +214,6 @@ def _raise_for_status(response: HttpResponse) -> None:
     if status >= 500:
         raise status_error(response, code or "")
     raise BadResponse(f"unexpected answer from virustotal ({shown}); check base_url")
-
-
-def _error_code(body: bytes) -> str | None:
-    """VirusTotal's ``error.code`` when the body is its error document (the free-text message is not kept)."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    error = doc.get("error") if isinstance(doc, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) and _ERROR_CODE.match(code) else None
 
 
 def _parse_data(body: bytes, kind: _Kind) -> dict[str, Any]:

@@ -33,6 +33,23 @@ class UserInfo(_Model):
     manager: str | None = Field(default=None, description="The manager's username")
 
 
+class HostInfo(_Model):
+    """HOST_INFO's answer. ``agent_ids`` are ``source:id`` strings (``crowdstrike:4f1c…``, ``fleet:42``)."""
+
+    hostname: str = Field(description="Host name as the source knows it (an FQDN where it has one), lower case")
+    os: str | None = Field(default=None, description="Operating system and version, e.g. Windows 11 Enterprise")
+    platform: str | None = Field(default=None, description="windows, macos, linux, ...")
+    ip: str | None = Field(default=None, description="The address the source saw last")
+    mac: str | None = None
+    serial_number: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    owner: str | None = Field(default=None, description="The user name of the owner or primary user")
+    site: str | None = Field(default=None, description="Site, location, or organizational unit")
+    last_seen: datetime | None = None
+    agent_ids: tuple[str, ...] | None = Field(default=None, description="Agent ids, each as source:id")
+
+
 class OnCall(_Model):
     user: str = Field(description="Display name of the person on call")
     email: str | None = None
@@ -41,4 +58,4 @@ class OnCall(_Model):
     end: datetime | None = None
 
 
-__all__ = ["OnCall", "Person", "Reputation", "UserInfo", "Verdict"]
+__all__ = ["HostInfo", "OnCall", "Person", "Reputation", "UserInfo", "Verdict"]

@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from positron.catalog import canonical_name
+from positron.chain import resolve
 from positron.config import Settings, load_settings
 from positron.errors import ConfigError, PermissionDenied, QueryError
+from positron.inputs import InputKind
 from positron.query import Query
 from positron.security import redact
 from positron.security.acl import ADMIN, NO_CACHE, RUN, USE, AccessControl, Decision
 from positron.security.audit import AuditLog
 from positron.security.auth import KeyEntry, KeyStore, Principal, hash_key, read_keys_file
 from positron.security.egress import Tlp, classify, skip_reason
+from positron.security.webhooks import HookStore, WebhookConfig
 
 if TYPE_CHECKING:
     from positron.engine import Engine, ProviderStatus, QueryResult
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 class _State:
     keys: KeyStore
     acl: AccessControl
+    hooks: HookStore  # webhook tokens (positron.security.webhooks), reloaded with the keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,7 @@ def load_state(settings: Settings) -> _State:
     if (keys_file := _resolve(sec.keys_file, settings)) is not None:
         entries += read_keys_file(keys_file)
     acl = AccessControl.from_files(_resolve(sec.policy, settings), _resolve(sec.model, settings))
-    return _State(KeyStore.of(entries), acl)
+    return _State(KeyStore.of(entries), acl, HookStore.of(settings.webhooks))
 
 
 class Guard:
@@ -89,6 +93,10 @@ class Guard:
 
     def authenticate(self, token: str | None) -> Principal:
         return self._state.keys.authenticate(token)
+
+    def authenticate_hook(self, token: str | None) -> WebhookConfig:
+        """The webhook a URL token belongs to (hashed lookup, like API keys); else 401 saying only "invalid"."""
+        return self._state.hooks.authenticate(token)
 
     @property
     def key_count(self) -> int:
@@ -117,9 +125,12 @@ class Guard:
     def masked_fields(self, principal: Principal, query_name: str) -> frozenset[str]:
         return self._state.acl.masked_fields(principal, query_name)
 
-    def instance_skips(self, principal: Principal, query: Query[Any], value: str, tlp: Tlp | None) -> dict[str, str]:
-        """Instance → why it must not be asked: ``denied`` by policy, or an egress/TLP rule. ``value`` is normalized."""
-        value_class = classify(query.input, value, self.settings.security.internal_domains)
+    def instance_skips(
+        self, principal: Principal, query: Query[Any], value: str, tlp: Tlp | None, kind: InputKind | None = None
+    ) -> dict[str, str]:
+        """Instance → why it must not be asked: ``denied`` by policy, or an egress/TLP rule. ``value`` is normalized
+        (of ``kind``, default the query's input kind)."""
+        value_class = classify(kind or query.input, value, self.settings.security.internal_domains)
         tlp = tlp or self.settings.security.default_tlp
         skips: dict[str, str] = {}
         for inst in self.engine.answering(query):
@@ -129,6 +140,19 @@ class Guard:
             elif reason := skip_reason(cfg.egress, cfg.max_tlp, cfg.allow_internal, value_class, tlp):
                 skips[inst.name] = reason
         return skips
+
+    def _chain_skips(
+        self, principal: Principal, query: Query[Any], value: str, tlp: Tlp | None, skips: dict[str, str]
+    ) -> bool:
+        """Whether ``query`` may be answered through its chain (``chain.py``): only if the caller may run every
+        step. Adds to ``skips`` the instances the caller may not use for a step (judged on the original value)."""
+        steps = resolve(query, self.engine.catalog)
+        if not steps or not all(self.authorize_query(principal, step.name) for step in steps):
+            return False
+        for step in steps:
+            for name, reason in self.instance_skips(principal, step, value, tlp, kind=query.input).items():
+                skips.setdefault(name, reason)
+        return True
 
     # --- one guarded query ---
 
@@ -160,8 +184,9 @@ class Guard:
             lookup = self.engine.lookup(q, raw_value, at)
             value = lookup.value
             skips = self.instance_skips(principal, q, lookup.value, tlp)
+            chain = self._chain_skips(principal, q, lookup.value, tlp, skips)
             result = await self.engine.run(
-                q, lookup.value, lookup.at, providers=providers, no_cache=no_cache, skip=skips
+                q, lookup.value, lookup.at, providers=providers, no_cache=no_cache, skip=skips, chain=chain
             )
             outcome = GuardedResult(result, self.masked_fields(principal, q.name))
             record.update(status=200, **_provider_fields(result.providers))
@@ -187,6 +212,7 @@ class Guard:
         self.reloaded_at = datetime.now(UTC)
         return {
             "keys": len(state.keys),
+            "webhooks": len(state.hooks),
             "policy": state.acl.policy.source,
             "rules": state.acl.rule_count,
             "reloaded_at": self.reloaded_at.isoformat().replace("+00:00", "Z"),

@@ -56,6 +56,8 @@ EXAMPLE_ENV = {
     "SPLUNK_TOKEN": "y" * 20,
     "VT_API_KEY": "z" * 64,
     "PAGERDUTY_API_KEY": "p" * 20,
+    "FLEET_API_TOKEN": "f" * 20,
+    "FALCON_CLIENT_SECRET": "c" * 40,
 }
 
 

@@ -83,6 +83,34 @@ class OnCall:
     end: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """HOST_INFO's answer. ``agent_ids`` are ``source:id`` strings."""
+
+    hostname: str
+    os: str | None = None
+    platform: str | None = None
+    ip: str | None = None
+    mac: str | None = None
+    serial_number: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    owner: str | None = None
+    site: str | None = None
+    last_seen: datetime | None = None
+    agent_ids: tuple[str, ...] | None = None
+
+
+def parse_host_info(raw: Any) -> HostInfo:
+    info = _known(HostInfo, raw)
+    agents = raw.get("agent_ids")
+    return dataclasses.replace(
+        info,
+        last_seen=parse_time(raw.get("last_seen")),
+        agent_ids=tuple(str(a) for a in agents) if isinstance(agents, list) else None,
+    )
+
+
 def parse_person(raw: Any) -> Person:
     return _known(Person, raw)
 
