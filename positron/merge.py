@@ -98,10 +98,9 @@ MAX_SOURCE_SCORE = 0.99  # no single source is certain, so agreement can always 
 
 
 def _combine(scores: Iterable[float]) -> float:
-    remaining = 1.0
-    for s in scores:
-        remaining *= 1.0 - min(max(s, 0.0), MAX_SOURCE_SCORE)
-    return 1.0 - remaining
+    """``1 − Π(1 − s)``, computed as ``−expm1(Σ log1p(−s))`` so that a tiny score (old evidence) stays itself
+    instead of vanishing in ``1 − (1 − 1e-20)``."""
+    return max(0.0, -math.expm1(sum(math.log1p(-min(max(s, 0.0), MAX_SOURCE_SCORE)) for s in scores)))
 
 
 def _stamp(t: datetime | None) -> float:

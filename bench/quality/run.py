@@ -28,10 +28,6 @@ import yaml
 
 from bench.quality import people, sources
 from bench.quality.world import DAY, Params, World, build
-from positron.api.app import create_app
-from positron.broker import Broker
-from positron.config import load_settings
-from positron.registry import Registry
 from tests.emulators.splunk import SplunkEmulator
 from tests.support.servers import free_port, positron_server
 from tests.support.slapd import BIND_PASSWORD as BIND
@@ -143,6 +139,13 @@ def positron_server_at(path: Path, env: dict[str, str]) -> Iterator[str]:
 
 @contextmanager
 def _thread_server(path: Path, env: dict[str, str]) -> Iterator[str]:
+    # imported here: ``python -m bench.quality`` runs with the checkout first on sys.path, where positron.acl
+    # (installed from acl/) is not importable; only the in-process mode (pytest) needs the app in this process
+    from positron.api.app import create_app
+    from positron.broker import Broker
+    from positron.config import load_settings
+    from positron.registry import Registry
+
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the config's {env: ...} secrets resolve at load
     try:
