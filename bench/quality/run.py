@@ -158,7 +158,9 @@ def _thread_server(path: Path, env: dict[str, str]) -> Iterator[str]:
             else:
                 os.environ[k] = v
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level=None, access_log=False)
+    )
     thread = threading.Thread(target=server.run, name="positron-quality", daemon=True)
     thread.start()
     try:
