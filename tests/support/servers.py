@@ -52,9 +52,11 @@ def _drain(pipe: IO[bytes]) -> tuple[threading.Thread, list[bytes]]:
 
 @contextmanager
 def positron_server(
-    *args: str, env: dict[str, str] | None = None, start_timeout_s: float = 20.0
+    *args: str, env: dict[str, str] | None = None, start_timeout_s: float = 60.0
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``positron serve ARGS --port P`` on 127.0.0.1; yields (base_url, process) and stops it."""
+    """``positron serve ARGS --port P`` on 127.0.0.1; yields (base_url, process) and stops it. The start may take
+    ``start_timeout_s``: importing the app takes seconds on a loaded shared machine (tests bound the server, not
+    the machine)."""
     port = free_port()
     proc = subprocess.Popen(
         [str(POSITRON), "serve", *args, "--port", str(port)],
