@@ -21,7 +21,7 @@ WHAT_MOVED = """What moved each number (before → after, seed 2):
 - **dhcp_short days/weeks, top-1 0.76 → 0.86/0.88 (= the oracle)**: Splunk's rows became a history (runs valid until
   the next row), so only the value Splunk held at `at` competes; before, every value it had seen in the window
   competed on |observed − at|, and rows more than ~5 days away tied and fell to name order.
-- **ECE 0.132 → 0.011, Brier 0.077 → 0.026**: confidence is the isotonic map of the raw score fitted on seed 1
+- **ECE 0.132 → 0.012, Brier 0.077 → 0.026**: confidence is the isotonic map of the raw score fitted on seed 1
   (positron/calibration.py), by kind of evidence and agreement; before it was the raw score (answers at 0.4–0.5
   were right far more often than that).
 - **conflicts 56 → 95, P(wrong | conflict) 0.446 → 0.105, P(wrong | no conflict) 0.036 → 0.018 (ratio 12× → 5.8×)**:
