@@ -102,8 +102,9 @@ def test_user_manager_on_stdin_names_the_manager_and_their_mail(tmp_path: Path, 
     code, report, _ = run(tmp_path, job("USER_MANAGER", server.url, server.key), stdin=True)
     assert code == 0
     assert_report(report)
+    # HR (updated 2026-11-15) and the inventory (2026-10-01) disagree, neither confirmed now: a conflict
     assert report["summary"]["taxonomies"] == [
-        {"level": "info", "namespace": "Positron", "predicate": "USER_MANAGER", "value": "Eli Kahn (ekahn)"}
+        {"level": "info", "namespace": "Positron", "predicate": "USER_MANAGER", "value": "Eli Kahn (ekahn) (conflict)"}
     ]
     mails = [a["data"] for a in report["artifacts"] if a["dataType"] == "mail"]
     assert mails == ["eli.kahn@corp.example", "dana.green@corp.example"]  # HR's answer first, then inventory's
