@@ -35,11 +35,13 @@ class Broker:
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         providers: list[Provider[Any]] = [registry.get(cfg.type)(name, cfg) for name, cfg in settings.providers.items()]
-        self.metrics = Metrics() if settings.metrics.enabled else None
+        self.metrics = Metrics(redis=settings.redis.url is not None) if settings.metrics.enabled else None
         state = build_state(settings.redis, settings.engine.cache_entries, self.metrics)  # in-memory or Redis
         self.engine = Engine(providers, settings.engine, state=state, circuit=settings.circuit)
         self._health_task: asyncio.Task[None] | None = None
         self.guard = Guard(settings, self.engine, registry)  # keys, policy, egress, audit
+        if self.metrics is not None:
+            self.guard.audit.observe(self.metrics.audited)  # refused keys and denials, from every surface
         self._health: dict[str, Health] = {}
         self._health_at = 0.0
         self._health_lock = asyncio.Lock()
@@ -77,6 +79,16 @@ class Broker:
     ) -> QueryResult:
         """The one guarded entry point every surface calls (see positron.security.guard)."""
         return await self.guard.ask(principal, query, value, at, options, context)
+
+    async def ready(self) -> bool:
+        """This process can serve: every instance the config marks ``required: true`` is healthy (probed, or
+        not opened). Without required instances a started process is ready; optional sources only change
+        answers (their status says why), so an outage of one never pulls every replica out of service."""
+        required = [name for name, inst in self.engine.instances.items() if inst.provider.config.required]
+        if not required:
+            return True
+        report = await self.health()
+        return all(report[name].ok for name in required)
 
     async def health(self) -> dict[str, Health]:
         """Every instance's health, probed at most every HEALTH_TTL_S seconds, each probe time-boxed."""

@@ -1,10 +1,16 @@
 """The engine owns time: it fans one lookup out to every instance answering the query, concurrently, under one
-deadline, with a timeout per provider, retries for transient errors while time remains, and cancellation of
-stragglers. Every instance ends with a status; partial results are normal; nothing a provider does raises here.
+deadline, with retries for transient errors while time remains, and cancellation of stragglers. Every instance
+ends with a status; partial results are normal; nothing a provider does raises here.
 
-Between requests it keeps a ``State`` (``state.py``: cache, single-flight, rate limits; in the process or in Redis)
-and a circuit breaker per instance (``circuit.py``). Cache hits need no task and no provider: one cache read for
-all of a request's instances, then merge.
+Two clocks: ``timeout_s`` bounds each call a provider makes (an HTTP request through ``positron.http``, an LDAP
+operation), and the provider enforces it; the request's deadline bounds a provider's whole answer, which may take
+several calls (PagerDuty's pages). Timeouts and unreachable sources are not retried (``positron.errors`` says
+why), so a hung source costs one ``timeout_s``, and a paged answer is never started again from its first page
+because a call timed out.
+
+Between requests it keeps a ``State`` (``state/backends.py``: cache, single-flight, rate limits; in the process or
+in Redis) and a circuit breaker per instance (``state/circuit.py``). Cache hits need no task and no provider: one
+cache read for all of a request's instances, then merge.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from positron.state.backends import State, memory_state
 from positron.state.cache import cache_key, config_fingerprint, ttl_for
 from positron.state.circuit import Circuit, CircuitOpen
 from positron.state.ratelimit import Limiter
+from positron.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +142,7 @@ class Engine:
 
     async def start(self) -> None:
         """Open every instance; one that fails to open stays configured but is reported unhealthy."""
+        await self.state.open()
         for inst in self.instances.values():
             try:
                 await inst.provider.open()
@@ -284,7 +292,8 @@ class Engine:
         """One task per instance, all at once, under the request's deadline; stragglers are cancelled."""
         deadline = started + self.config.deadline_s
         tasks = {
-            asyncio.create_task(self._call(inst, lookup, key, deadline, no_cache)): (i, inst) for i, inst, key in asking
+            asyncio.create_task(self._traced_call(inst, lookup, key, deadline, no_cache)): (i, inst)
+            for i, inst, key in asking
         }
         try:
             done, _ = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
@@ -303,6 +312,18 @@ class Engine:
             status = _status(inst, "timeout", elapsed_ms=elapsed, error="request deadline reached")
             status.error_code = "deadline"
             outcomes[i] = (status, [])
+
+    async def _traced_call(
+        self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool
+    ) -> Called:
+        """``_call`` in a child span of the request's (a no-op unless tracing is on); a failure is logged."""
+        with tracing.provider_span(inst.name, inst.provider.type_name, lookup.query.name) as span:
+            outcome = await self._call(inst, lookup, key, deadline, no_cache)
+            status = outcome[0]
+            tracing.provider_status(span, status.status, status.error_code)
+            if status.status in ("error", "timeout"):  # the message is the provider's own, built from safe facts
+                log.warning("provider %s %s on %s: %s", inst.name, status.status, lookup.query.name, status.error)
+            return outcome
 
     async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Called:
         started = time.monotonic()
@@ -367,21 +388,19 @@ class Engine:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _attempt(self, inst: Instance, lookup: Lookup, deadline: float) -> list[Answer[Any]]:
-        """A token (waiting only if the wait fits before the deadline), then one call under the timeout."""
+        """A slot of the instance's rate limits (waiting only if the wait fits before the deadline), then one
+        answer under the request's deadline (each call inside it has the provider's own ``timeout_s``)."""
         waited = await inst.limiter.acquire(budget_s=deadline - time.monotonic())
         if waited and self.metrics is not None:
             self.metrics.waited(inst.name, waited)
         started = time.monotonic()
-        until = min(deadline, started + inst.provider.config.timeout_s)
         try:
-            async with asyncio.timeout(max(0.0, until - started)):
+            async with asyncio.timeout(max(0.0, deadline - started)):
                 async with inst.slots:
                     inst.calls += 1
                     return await inst.provider.ask(lookup)
         except TimeoutError:
-            if until >= deadline:
-                raise ProviderTimeout("no answer before the request deadline") from None
-            raise ProviderTimeout(f"no answer within {inst.provider.config.timeout_s:g} s") from None
+            raise ProviderTimeout("no answer before the request deadline") from None
         except ProviderRateLimited as exc:
             if exc.retry_after:
                 await inst.limiter.pause(exc.retry_after)

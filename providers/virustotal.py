@@ -28,11 +28,11 @@ from urllib.parse import quote
 
 from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
 from pydantic import Field, field_validator
-from yarl import URL
 
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
     HttpProvider,
     HttpResponse,
@@ -74,7 +74,7 @@ DOMAINS = _Kind("domains", "domain", "domain")
 
 class VirusTotalConfig(ProviderConfig):
     api_key: Secret = Field(description="VirusTotal API key, sent only in the x-apikey header")
-    base_url: str = Field(default="https://www.virustotal.com", description="API root, without /api/v3")
+    base_url: BaseUrl = Field(default="https://www.virustotal.com", description="API root, without /api/v3")
     malicious_threshold: int = Field(
         default=3, ge=1, description="Engines that must say malicious for a malicious verdict"
     )
@@ -88,16 +88,6 @@ class VirusTotalConfig(ProviderConfig):
         default_factory=lambda: list(PUBLIC_API_LIMITS),
         description="The public API allows 4 requests/60 s and 500/day; premium keys configure more",
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        url = URL(value.strip())
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("base_url must be an http(s) URL such as https://www.virustotal.com")
-        if url.user or url.password or url.query_string or url.fragment:
-            raise ValueError("base_url must not carry credentials, a query or a fragment")
-        return str(url).rstrip("/")
 
     @field_validator("internal_domains")
     @classmethod

@@ -48,7 +48,7 @@ async def test_an_alert_with_4000_public_ips_is_refused_before_any_lookup(
 
 async def test_enrich_lookups_are_bounded_by_max_lookups() -> None:
     observables = [{"type": "ip", "value": ip} for ip in public_ips(10)]
-    per_ip = len(TYPE_QUERIES["ip"])  # IP_TO_HOSTNAME, IP_REPUTATION, ...
+    per_ip = len(TYPE_QUERIES["ip"])
     workflows = {"max_lookups": 2 * per_ip}
     async with client(demo_providers(), workflows=workflows) as c:
         refused = await c.post("/v1/enrich", json={"observables": observables}, headers=AUTH)
