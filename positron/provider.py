@@ -37,7 +37,7 @@ from positron.errors import (
     ProviderUnreachable,
     UnsupportedInput,
 )
-from positron.http import HttpResponse, HttpSource, raise_for_status, retry_after, status_error
+from positron.http import BaseUrl, HttpResponse, HttpSource, raise_for_status, retry_after, status_error
 from positron.inputs import (
     normalize_domain,
     normalize_hash,
@@ -48,7 +48,7 @@ from positron.inputs import (
     normalize_username,
 )
 from positron.query import Answer, Lookup, Query
-from positron.security.egress import Tlp, parse_tlp
+from positron.security.egress import Tlp, internal_reason, parse_tlp
 from positron.security.secrets import Secret
 
 T = TypeVar("T")
@@ -199,6 +199,7 @@ class HttpProvider(Provider[C]):
 __all__ = [
     "Answer",
     "BadResponse",
+    "BaseUrl",
     "ConfigError",
     "Health",
     "HttpProvider",
@@ -219,6 +220,7 @@ __all__ = [
     "Secret",
     "UnsupportedInput",
     "answers",
+    "internal_reason",
     "normalize_domain",
     "normalize_hash",
     "normalize_hostname",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from positron.errors import InvalidInput
 from positron.inputs import InputKind, normalize
 
 T = TypeVar("T")
@@ -63,23 +64,51 @@ class Query(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """One normalized question put to one provider."""
+    """One normalized question put to one provider. Built once, at the boundary, with ``Lookup.of``: the engine,
+    the batch and the providers take it as it is and never normalize again."""
 
     query: Query[Any]
     value: str
     at: datetime | None = None
 
+    @classmethod
+    def of(cls, query: Query[Any], raw_value: str, at: datetime | None = None) -> Lookup:
+        """The raw input checked and normalized: the value by its input kind, ``at`` only where the query takes
+        it, naive times read as UTC, and times that have no UTC equivalent (``9999-12-31T23:59:59-01:00``)
+        refused as the caller's mistake rather than failing later."""
+        if at is not None:
+            if not query.accepts_at:
+                raise InvalidInput(f"{query.name} does not take 'at' (it answers for now only)")
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            try:
+                at.astimezone(UTC)
+            except OverflowError:
+                raise InvalidInput("at: expected a time between 0001-01-01 and 9999-12-31 in UTC") from None
+        return cls(query, query.normalize(raw_value), at)
+
+    @property
+    def identity(self) -> tuple[str, str, datetime | None]:
+        """What makes two lookups the same work: the query, the normalized value and the instant asked about."""
+        return self.query.name, self.value, self.at.astimezone(UTC) if self.at is not None else None
+
 
 @dataclass(frozen=True, slots=True)
 class Answer(Generic[T]):
     """One provider's answer. ``confidence`` is the provider's own belief (0..1); ``observed_at`` is when the
-    source saw the fact; ``source_ref`` links to it (a permalink, a search id)."""
+    source last saw the fact; ``source_ref`` links to it (a permalink, a search id). ``valid_from``/``valid_to``
+    say when the fact held, as the source states it (a lease's start and end) or infers it (a log row until the
+    next row for the same key); None is unknown on that side (``valid_to`` None: no known end)."""
 
     value: T
     confidence: float = 1.0
     observed_at: datetime | None = None
     source_ref: str | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"confidence must be within 0..1, got {self.confidence}")
+        if self.valid_from is not None and self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
