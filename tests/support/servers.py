@@ -26,7 +26,8 @@ def free_port() -> int:
         return port
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:  # a loaded CI machine
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """Until ``url`` answers; a start takes ~1 s on an idle machine, 10-20 s with every core busy (imports)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
