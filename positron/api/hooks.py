@@ -26,7 +26,7 @@ from positron.api.schemas import ErrorResponse
 from positron.api.workflows import EnrichResponse, guarded_runner
 from positron.broker import Broker
 from positron.catalog import canonical_name
-from positron.errors import AuthenticationFailed, InvalidInput
+from positron.errors import AuthenticationFailed, InvalidInput, QueryError
 from positron.security.webhooks import WebhookConfig, hide_token
 from positron.workflows import delivery
 from positron.workflows import enrich as enrichment
@@ -118,7 +118,7 @@ async def hook_enrich(
             lambda name: bool(broker.guard.authorize_query(principal, name)),
             broker.settings.workflows.batch_concurrency,
         )
-    except InvalidInput as exc:
+    except QueryError as exc:  # a body that says nothing usable (422), ...: one audit line, then the usual error
         broker.guard.audit.write("webhook", {**record, "status": exc.status_code, "error": exc.code})
         raise
     queued = hook.callback is not None
