@@ -5,16 +5,26 @@
     ├── QueryError                  the caller's fault → a 4xx response
     │   ├── UnknownQuery            404  unknown_query
     │   ├── InvalidInput            422  invalid_input
+    │   ├── InvalidBody             422  invalid_request   (malformed JSON, says where)
+    │   ├── UnsupportedMediaType    415  unsupported_media_type
+    │   ├── TooMuchWork             422  too_many_lookups  (names the workflows.* limit)
     │   ├── UnknownProvider         422  unknown_provider
     │   ├── AuthenticationFailed    401  unauthenticated
     │   └── PermissionDenied        403  forbidden
     └── ProviderError               one provider failed → that provider's status, never a 5xx
-        ├── ProviderTimeout         timeout       (transient)
-        ├── ProviderUnavailable     unavailable   (transient)
+        ├── ProviderTimeout         timeout       (not retried: see below)
+        ├── ProviderUnavailable     unavailable   (transient: a 5xx, a reset, a busy server)
+        │   └── ProviderUnreachable unavailable   (not retried: refused, unknown host, TLS refused)
         ├── ProviderAuthError       auth_failed
         ├── ProviderRateLimited     rate_limited  (carries retry_after)
         ├── BadResponse             bad_response
         └── UnsupportedInput        unsupported_input
+
+Only ``transient`` errors are retried by the engine, and only while the request's deadline allows. What is not:
+a call that timed out (its own ``timeout_s`` passed: a second call would most likely hang as long, it triples
+the load on a struggling source, and for a paged answer it starts again from the first page), and a source that
+cannot be reached at all (refused, unknown host, a TLS failure: nothing heals in the 100 ms of a backoff, and
+each retry would spend a slot of a scarce quota such as VirusTotal's 4/minute).
 
 Each provider translates its library's exceptions into a ProviderError at its own boundary
 (``raise ProviderUnavailable("...") from exc``). Messages must never contain secrets: providers build them from
@@ -23,6 +33,7 @@ what they know is safe (a host name, a status code), not from the library's exce
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 
@@ -37,11 +48,24 @@ class PositronError(Exception):
 
 
 class ConfigError(PositronError):
+    """``problems`` lists every problem found (one per line of the message when there are several), so a config
+    is fixed in one pass instead of one run per mistake."""
+
     code = "config_error"
 
-    def __init__(self, message: str, *, key: str | None = None) -> None:
+    def __init__(self, message: str, *, key: str | None = None, problems: Sequence[str] = ()) -> None:
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
+        self.problems = list(problems) or [self.message]
+
+    @classmethod
+    def of(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """One error carrying all of these (the error itself when there is one)."""
+        if len(errors) == 1:
+            return errors[0]
+        problems = [p for e in errors for p in e.problems]
+        listing = "\n".join(f"  {p}" for p in problems)
+        return cls(f"{len(problems)} problems:\n{listing}", problems=problems)
 
 
 class QueryError(PositronError):
@@ -59,6 +83,21 @@ class UnknownQuery(QueryError):
 class InvalidInput(QueryError):
     status_code = 422
     code = "invalid_input"
+
+
+class InvalidBody(QueryError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class UnsupportedMediaType(QueryError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class TooMuchWork(QueryError):
+    status_code = 422
+    code = "too_many_lookups"
 
 
 class UnknownProvider(QueryError):
@@ -87,12 +126,17 @@ class ProviderError(PositronError):
 class ProviderTimeout(ProviderError):
     code = "timeout"
     status = "timeout"
-    transient = True
 
 
 class ProviderUnavailable(ProviderError):
     code = "unavailable"
     transient = True
+
+
+class ProviderUnreachable(ProviderUnavailable):
+    """The source could not be reached at all (nothing was sent): reported as unavailable, never retried."""
+
+    transient = False
 
 
 class ProviderAuthError(ProviderError):
