@@ -36,6 +36,7 @@ from positron.demo import DATA
 from positron.errors import ConfigError
 from tests.emulators.crowdstrike import FalconEmulator
 from tests.emulators.fleet import FleetEmulator
+from tests.emulators.graph import GraphEmulator
 from tests.emulators.pagerduty import PagerDutyEmulator
 from tests.emulators.splunk import SplunkEmulator
 from tests.emulators.virustotal import VirusTotalEmulator
@@ -59,6 +60,8 @@ SECRET_NAMES = (
     "fleet_wrong",
     "falcon",
     "falcon_wrong",
+    "entra",
+    "entra_wrong",
     "redis",
     "audit",
     "key_root",
@@ -122,6 +125,8 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
     dead_port = free_port()
     splunk = {"type": "splunk", "host": "127.0.0.1", "scheme": "http", "timeout_s": 1.0, "searches": SPL}
     vt = {"type": "virustotal", "rate_limits": [], "timeout_s": 1.0}
+    entra = {"type": "entra_id", "tenant_id": "corp.example", "client_id": "positron", "timeout_s": 1.0}
+    entra |= {"authority_url": up.get("entra") or dead_url(), "graph_url": up.get("entra") or dead_url()}
     falcon = {"type": "crowdstrike", "client_id": "positron", "base_url": up.get("falcon"), "timeout_s": 1.0}
     providers: dict[str, Any] = {
         "inventory": {"type": "static_inventory", "hosts": str(DATA / "hosts.csv"), "users": str(DATA / "users.csv")},
@@ -140,6 +145,8 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
         "fleet_wrong": {"type": "fleet", "base_url": up["fleet"], "api_token": ref("fleet_wrong"), "timeout_s": 1.0},
         "falcon": {**falcon, "client_secret": ref("falcon")},
         "falcon_wrong": {**falcon, "client_secret": ref("falcon_wrong")},
+        "entra": {**entra, "client_secret": ref("entra")},
+        "entra_wrong": {**entra, "client_secret": ref("entra_wrong")},
         "ldap_dead": _ldap(f"ldap://127.0.0.1:{free_port()}", "cn=svc,dc=corp,dc=example", ref("ldap_dead")),
     }
     if up.get("ldap"):
@@ -190,14 +197,16 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
     pd = PagerDutyEmulator(api_key=canary["pd"])
     fleet = FleetEmulator(canary["fleet"])
     falcon = FalconEmulator("positron", canary["falcon"])
+    entra = GraphEmulator("corp.example", "positron", canary["entra"])
+    entra.add_user("jdoe@corp.example", sam="jdoe", manager=entra.add_user("asmith@corp.example", sam="asmith"))
     falcon.add_device("WS-042", local_ip="10.20.0.42", last_login_user="CORP\\jdoe")
     fleet.add_host("ws-042.corp.example", primary_ip="10.20.0.42", emails=("jdoe@corp.example",))
     try:
-        async with VirusTotalEmulator(canary["vt"]) as vt, fleet, falcon:
+        async with VirusTotalEmulator(canary["vt"]) as vt, fleet, falcon, entra:
             await pd.start()
             try:
                 up: dict[str, Any] = {"vt": vt.base_url, "pd": pd.base_url, "splunk": splunk.port}
-                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url}
+                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url, "entra": entra.base_url}
                 if slapd_support.available():
                     (tmp_path / "slapd").mkdir()
                     with slapd_support.running_slapd(tmp_path / "slapd") as server:
@@ -256,6 +265,8 @@ EXPECTED_STATUSES = [
     ("fleet_wrong", "error"),
     ("falcon", "ok"),
     ("falcon_wrong", "error"),
+    ("entra", "ok"),
+    ("entra_wrong", "error"),
 ]
 
 
@@ -314,7 +325,8 @@ def test_a_config_error_never_shows_a_secret() -> None:
     bad["providers"]["splunk"]["password"] = [canary["splunk"]]  # wrong type: the error must not echo it
     bad["providers"]["fleet"]["base_url"] = f"https://u:{canary['fleet']}@fleet.example"  # a secret in a URL
     bad["providers"]["falcon"]["member_cid"] = canary["falcon"]  # a secret in the wrong field is not echoed
-    for key in ("vt", "pd", "splunk", "fleet", "falcon"):
+    bad["providers"]["entra"]["tenant_id"] = canary["entra"] + "/.."  # a secret in the wrong field, not echoed
+    for key in ("vt", "pd", "splunk", "fleet", "falcon", "entra"):
         only = {**bad, "providers": {key: bad["providers"][key]}}
         with pytest.raises(ConfigError) as caught:
             parse_settings(only, registry())
