@@ -32,6 +32,7 @@ from positron.registry import Registry
 from positron.security.auth import HASH_PATTERN
 from positron.security.egress import Tlp
 from positron.security.secrets import Secret, is_placeholder, secret_fields
+from positron.security.webhooks import WebhookConfig
 
 
 class _Strict(BaseModel):
@@ -42,6 +43,7 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     docs_public: bool = Field(default=True, description="Serve /docs and /openapi.json without a key")
+    lookup_page: bool = Field(default=True, description="Serve the analysts' lookup page at / (data needs a key)")
 
 
 class EngineConfig(_Strict):
@@ -131,6 +133,7 @@ class Settings(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     api_keys: list[ApiKeyConfig] = Field(default_factory=list)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list, description="Tokens in the URL path (Splunk alerts)")
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     demo: bool = Field(default=False, description="Set by the embedded demo; relaxes the placeholder check")
     _source: Path | None = PrivateAttr(default=None)  # the file it came from, re-read on reload

@@ -165,11 +165,32 @@ class Provider(Generic[C]):
         return await handler(self, lookup)
 
 
+class HttpProvider(Provider[C]):
+    """A provider whose source is one HTTP service: ``self.http``, the ``HttpSource`` that ``http_source()``
+    builds from the config, opens and closes with the instance. Handlers call ``self.http.get(...)`` and hand the
+    statuses they do not handle themselves to ``raise_for_status``."""
+
+    def __init__(self, name: str, config: C) -> None:
+        super().__init__(name, config)
+        self.http = self.http_source()
+
+    def http_source(self) -> HttpSource:
+        """This instance's source: base URL, credentials as default headers, ``timeout_s`` per call."""
+        raise NotImplementedError(f"{type(self).__name__} must define http_source()")
+
+    async def open(self) -> None:
+        await self.http.open()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
 __all__ = [
     "Answer",
     "BadResponse",
     "ConfigError",
     "Health",
+    "HttpProvider",
     "HttpResponse",
     "HttpSource",
     "InvalidInput",

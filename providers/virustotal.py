@@ -34,10 +34,10 @@ from positron.provider import (
     Answer,
     BadResponse,
     Health,
+    HttpProvider,
     HttpResponse,
     HttpSource,
     Lookup,
-    Provider,
     ProviderAuthError,
     ProviderConfig,
     ProviderError,
@@ -110,24 +110,17 @@ class VirusTotalConfig(ProviderConfig):
         return suffixes
 
 
-class VirusTotal(Provider[VirusTotalConfig]):
+class VirusTotal(HttpProvider[VirusTotalConfig]):
     type_name = "virustotal"
     Config: ClassVar[type[ProviderConfig]] = VirusTotalConfig
 
-    def __init__(self, name: str, config: VirusTotalConfig) -> None:
-        super().__init__(name, config)
-        self._http = HttpSource(
-            config.base_url,
-            headers={"x-apikey": config.api_key.get_secret_value(), "Accept": "application/json"},
-            timeout_s=config.timeout_s,
-            max_connections=config.max_concurrency,
+    def http_source(self) -> HttpSource:
+        return HttpSource(
+            self.config.base_url,
+            headers={"x-apikey": self.config.api_key.get_secret_value(), "Accept": "application/json"},
+            timeout_s=self.config.timeout_s,
+            max_connections=self.config.max_concurrency,
         )
-
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def health(self) -> Health:
         """One authenticated lookup of the EICAR test file (uses one request of the quota)."""
@@ -171,7 +164,7 @@ class VirusTotal(Provider[VirusTotalConfig]):
 
     async def _get(self, path: str, kind: _Kind) -> dict[str, Any] | None:
         """The ``data`` object at ``path``, or None when VirusTotal has no such object."""
-        response = await self._http.get(path)
+        response = await self.http.get(path)
         if response.status == 200:
             return _parse_data(response.body, kind)
         _raise_for_status(response)

@@ -29,6 +29,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 class ReloadReport(BaseModel):
     keys: int = Field(description="API keys now known (config and keys file)")
+    webhooks: int = Field(default=0, description="Webhook tokens now known (config webhooks)")
     policy: str = Field(description="Where the policy came from")
     rules: int = Field(description="Policy lines (rules and group links)")
     reloaded_at: str

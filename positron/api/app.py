@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from positron import __version__
-from positron.api import admin, errors, metrics, queries, system, workflows
+from positron.api import admin, errors, hooks, lookup, metrics, queries, system, workflows
 from positron.api.deps import get_principal
 from positron.api.middleware import SecurityMiddleware
 from positron.broker import Broker
@@ -52,11 +52,14 @@ def create_app(broker: Broker) -> FastAPI:
     app.state.broker = broker
     errors.install(app)
     _harden(app, broker)
+    app.add_middleware(hooks.HideHookToken)  # outermost: a webhook's token leaves the path before anything logs it
     app.include_router(system.router)
     app.include_router(metrics.router)
     app.include_router(queries.build_router(broker.engine.catalog))
     app.include_router(admin.router)
     app.include_router(workflows.router)
+    app.include_router(hooks.router)
+    lookup.install(app, enabled=broker.settings.server.lookup_page)
     _mount_docs(app, public=broker.settings.server.docs_public)
     return app
 

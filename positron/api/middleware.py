@@ -26,6 +26,11 @@ DOCS_CSP = (
     "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 )
+# the lookup page (positron/api/lookup.py): its own script, styles and API calls, nothing inline
+LOOKUP_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -60,7 +65,7 @@ class SecurityMiddleware:
         rid = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         path = scope.get("path", "")
-        csp = DOCS_CSP if path.startswith("/docs") else API_CSP
+        csp = DOCS_CSP if path.startswith("/docs") else LOOKUP_CSP if path == "/" else API_CSP
         extra = [*HEADERS, (b"content-security-policy", csp.encode()), (b"x-request-id", rid.encode())]
         if not path.startswith("/static/"):  # Swagger UI's assets may be cached
             extra.append(NO_STORE)

@@ -29,6 +29,7 @@ from positron.security.acl import ADMIN, NO_CACHE, RUN, USE, AccessControl, Deci
 from positron.security.audit import AuditLog
 from positron.security.auth import KeyEntry, KeyStore, Principal, hash_key, read_keys_file
 from positron.security.egress import Tlp, classify, skip_reason
+from positron.security.webhooks import HookStore, WebhookConfig
 
 if TYPE_CHECKING:
     from positron.engine import Engine, ProviderStatus, QueryResult
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 class _State:
     keys: KeyStore
     acl: AccessControl
+    hooks: HookStore  # webhook tokens (positron.security.webhooks), reloaded with the keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,7 @@ def load_state(settings: Settings) -> _State:
     if (keys_file := _resolve(sec.keys_file, settings)) is not None:
         entries += read_keys_file(keys_file)
     acl = AccessControl.from_files(_resolve(sec.policy, settings), _resolve(sec.model, settings))
-    return _State(KeyStore.of(entries), acl)
+    return _State(KeyStore.of(entries), acl, HookStore.of(settings.webhooks))
 
 
 class Guard:
@@ -91,6 +93,10 @@ class Guard:
 
     def authenticate(self, token: str | None) -> Principal:
         return self._state.keys.authenticate(token)
+
+    def authenticate_hook(self, token: str | None) -> WebhookConfig:
+        """The webhook a URL token belongs to (hashed lookup, like API keys); else 401 saying only "invalid"."""
+        return self._state.hooks.authenticate(token)
 
     @property
     def key_count(self) -> int:
@@ -206,6 +212,7 @@ class Guard:
         self.reloaded_at = datetime.now(UTC)
         return {
             "keys": len(state.keys),
+            "webhooks": len(state.hooks),
             "policy": state.acl.policy.source,
             "rules": state.acl.rule_count,
             "reloaded_at": self.reloaded_at.isoformat().replace("+00:00", "Z"),

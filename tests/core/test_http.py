@@ -16,6 +16,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from positron.errors import BadResponse, ProviderAuthError, ProviderRateLimited, ProviderTimeout, ProviderUnavailable
 from positron.http import HttpResponse, HttpSource, raise_for_status, retry_after, status_error
+from positron.provider import HttpProvider, ProviderConfig
 
 
 async def _slow(request: web.Request) -> web.Response:
@@ -159,3 +160,32 @@ def test_error_code_keeps_the_code_never_the_message(body: bytes, code: str | No
 def test_status_error_names_the_detail() -> None:
     error = status_error(_response(400), "error code 2001")
     assert isinstance(error, BadResponse) and "src.example: HTTP 400, error code 2001" in error.message
+
+
+class _Echo(HttpProvider[ProviderConfig]):
+    type_name = "echo_test"
+
+    def http_source(self) -> HttpSource:
+        return HttpSource(self.base_url, headers={"Authorization": "Bearer t0ken"}, timeout_s=self.config.timeout_s)
+
+    base_url = ""
+
+
+async def test_an_http_provider_opens_and_closes_its_source_with_the_instance(server: TestServer) -> None:
+    _Echo.base_url = str(server.make_url(""))
+    provider = _Echo("echo", ProviderConfig(type="echo_test", timeout_s=1))
+    assert not provider.http.is_open
+    await provider.open()
+    try:
+        assert (await provider.http.get("/echo")).json() == {"auth": "Bearer t0ken"}
+    finally:
+        await provider.aclose()
+    assert not provider.http.is_open
+
+
+def test_an_http_provider_must_say_where_its_source_is() -> None:
+    class Nowhere(HttpProvider[ProviderConfig]):
+        type_name = "nowhere_test"
+
+    with pytest.raises(NotImplementedError, match="Nowhere must define http_source"):
+        Nowhere("n", ProviderConfig(type="nowhere_test"))
