@@ -35,6 +35,9 @@ DATA_TYPES: dict[str, tuple[str, ...]] = {
     "USER_INFO": USER_TYPES,
     "USER_MANAGER": USER_TYPES,
     "USER_GROUPS": USER_TYPES,
+    "IP_TO_USER": ("ip",),
+    "HOST_USER": HOST_TYPES,
+    "HOST_INFO": HOST_TYPES,
 }
 REPUTATION = frozenset({"HASH_REPUTATION", "IP_REPUTATION", "DOMAIN_REPUTATION"})
 LEVELS = {"malicious": "malicious", "suspicious": "suspicious", "harmless": "safe", "unknown": "info"}
@@ -96,6 +99,10 @@ def observables(query: str, raw: dict[str, Any]) -> list[tuple[str, str]]:
             found.append(("ip", value))
         elif query in ("USER_INFO", "USER_MANAGER") and isinstance(value, dict) and value.get("email"):
             found.append(("mail", str(value["email"])))
+        elif query in ("IP_TO_USER", "HOST_USER") and isinstance(value, str):
+            found.append(("username", value))
+        elif query == "HOST_INFO" and isinstance(value, dict) and value.get("ip"):
+            found.append(("ip", str(value["ip"])))
     return list(dict.fromkeys(found))
 
 
