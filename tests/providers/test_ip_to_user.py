@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from positron.queries import IP_TO_USER
 
+from positron.api.schemas import result_body
 from positron.broker import Broker
-from positron.config import parse_settings
+from positron.config import WorkflowConfig, parse_settings
 from positron.demo import DATA
 from positron.registry import Registry
+from positron.workflows.enrich import enrich, parse_request
 from tests.emulators.crowdstrike import FalconEmulator, stamp
 from tests.emulators.splunk import SplunkEmulator
 
@@ -113,3 +115,26 @@ async def test_ip_to_user_at_alert_time_follows_the_lease_to_the_logon(
     # Today the lease and Falcon agree: ws-042 and its user
     assert now.merged.answer is not None and now.merged.answer.value == "bwhite"
     assert now.merged.details["via"]["values"] == ["ws-042"]
+
+
+async def test_an_alert_with_an_ip_gets_the_host_and_the_user_at_the_alerts_time(
+    falcon: FalconEmulator, splunk: SplunkEmulator
+) -> None:
+    registry = Registry.from_entry_points()
+    broker = Broker(parse_settings(config(falcon, splunk), registry), registry)
+    alert = {"search_name": "Beaconing", "result": {"src_ip": "10.20.0.42", "_time": AT.isoformat()}}
+    request = parse_request(alert, WorkflowConfig(), broker.engine.catalog)
+
+    async def run(query: Any, value: str, at: datetime | None) -> dict[str, Any]:
+        return result_body(await broker.engine.run(query, value, at))
+
+    await broker.start()
+    try:
+        report = await enrich(broker.engine, request, run, lambda name: True)
+    finally:
+        await broker.close()
+    (ip,) = report["observables"]
+    assert ip["results"]["IP_TO_HOSTNAME"]["at"] == AT.isoformat()
+    assert ip["results"]["IP_TO_HOSTNAME"]["answer"]["value"] == "laptop-7"
+    assert ip["results"]["IP_TO_USER"]["answer"]["value"] == "jdoe"
+    assert "host at alert time: laptop-7, user jdoe" in report["markdown"]
