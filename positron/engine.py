@@ -1,10 +1,16 @@
 """The engine owns time: it fans one lookup out to every instance answering the query, concurrently, under one
-deadline, with a timeout per provider, retries for transient errors while time remains, and cancellation of
-stragglers. Every instance ends with a status; partial results are normal; nothing a provider does raises here.
+deadline, with retries for transient errors while time remains, and cancellation of stragglers. Every instance
+ends with a status; partial results are normal; nothing a provider does raises here.
 
-Between requests it keeps a ``State`` (``state.py``: cache, single-flight, rate limits; in the process or in Redis)
-and a circuit breaker per instance (``circuit.py``). Cache hits need no task and no provider: one cache read for
-all of a request's instances, then merge.
+Two clocks: ``timeout_s`` bounds each call a provider makes (an HTTP request through ``positron.http``, an LDAP
+operation), and the provider enforces it; the request's deadline bounds a provider's whole answer, which may take
+several calls (PagerDuty's pages). Timeouts and unreachable sources are not retried (``positron.errors`` says
+why), so a hung source costs one ``timeout_s``, and a paged answer is never started again from its first page
+because a call timed out.
+
+Between requests it keeps a ``State`` (``state/backends.py``: cache, single-flight, rate limits; in the process or
+in Redis) and a circuit breaker per instance (``state/circuit.py``). Cache hits need no task and no provider: one
+cache read for all of a request's instances, then merge.
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ from positron.catalog import Catalog
 from positron.chain import chained, resolve
 from positron.config import CircuitConfig, EngineConfig
 from positron.errors import (
-    InvalidInput,
     ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
@@ -42,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # Errors that say nothing about the source's health: they do not count towards opening its circuit.
 NOT_FAILURES = (ProviderRateLimited, UnsupportedInput)
-Outcome = tuple["ProviderStatus", list[Answer[Any]]]
+Called = tuple["ProviderStatus", list[Answer[Any]]]  # one instance's status and answers
 
 Status = Literal["ok", "no_data", "error", "timeout", "rate_limited", "skipped"]
 
@@ -68,6 +73,8 @@ class QueryResult:
     merged: Merged
     providers: list[ProviderStatus]
     took_ms: float
+    masked: tuple[str, ...] = ()  # answer fields blanked for this caller (the guard masks)
+    hint: str | None = None  # why the answer is empty when no instance could have answered
 
 
 @dataclass(slots=True)
@@ -134,6 +141,7 @@ class Engine:
 
     async def start(self) -> None:
         """Open every instance; one that fails to open stays configured but is reported unhealthy."""
+        await self.state.open()
         for inst in self.instances.values():
             try:
                 await inst.provider.open()
@@ -158,13 +166,6 @@ class Engine:
             ]
         return list(serving)
 
-    def lookup(self, query: Query[Any], raw_value: str, at: datetime | None) -> Lookup:
-        if at is not None and not query.accepts_at:
-            raise InvalidInput(f"{query.name} does not take 'at' (it answers for now only)")
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        return Lookup(query, query.normalize(raw_value), at)
-
     def _select(self, query: Query[Any], names: Sequence[str] | None) -> list[Instance]:
         serving = self.answering(query)
         if names is None:
@@ -187,15 +188,30 @@ class Engine:
         skip: Mapping[str, str] | None = None,
         chain: bool = True,
     ) -> QueryResult:
-        """Answer one query. ``skip`` maps instance names to a reason they must not be asked (e.g. denied).
-        A query declared ``via`` other queries is also answered through them (``chain.py``) unless the caller
-        named providers or ``chain`` is false."""
+        """Unguarded, for engine tests, benchmarks and the steps of a chain (a step's value comes from an answer,
+        so it is normalized here): no ACL, no egress, no audit. Serving code calls the guard (``Broker.ask``), which
+        builds the ``Lookup`` once and calls ``ask``."""
+        lookup = Lookup.of(query, raw_value, at)
+        return await self.ask(lookup, providers=providers, no_cache=no_cache, skip=skip, chain=chain)
+
+    async def ask(
+        self,
+        lookup: Lookup,
+        *,
+        providers: Sequence[str] | None = None,
+        no_cache: bool = False,
+        skip: Mapping[str, str] | None = None,
+        chain: bool = True,
+    ) -> QueryResult:
+        """Answer one normalized lookup. ``skip`` maps instance names to a reason they must not be asked (e.g.
+        denied). A query declared ``via`` other queries is also answered through them (``chain.py``) unless the
+        caller named providers or ``chain`` is false."""
         started = time.monotonic()
-        lookup = self.lookup(query, raw_value, at)
+        query = lookup.query
         selected = self._select(query, providers)
         steps = resolve(query, self.catalog) if chain and providers is None else ()
         via = asyncio.create_task(self._chain(steps, lookup, skip, no_cache, started)) if steps else None
-        outcomes: list[Outcome | None] = [None] * len(selected)
+        outcomes: list[Called | None] = [None] * len(selected)
         asking: list[tuple[int, Instance, str]] = []
         for i, inst in enumerate(selected):
             reason = (skip.get(inst.name) if skip else None) or inst.provider.skip_reason(lookup)
@@ -246,7 +262,7 @@ class Engine:
         return await chained(steps, lookup.value, lookup.at, step, weight_of, remaining)
 
     async def _from_cache(
-        self, lookup: Lookup, asking: list[tuple[int, Instance, str]], outcomes: list[Outcome | None], started: float
+        self, lookup: Lookup, asking: list[tuple[int, Instance, str]], outcomes: list[Called | None], started: float
     ) -> list[tuple[int, Instance, str]]:
         """Fill ``outcomes`` from the cache (one round trip for all instances); returns the misses."""
         assert self.cache is not None
@@ -268,7 +284,7 @@ class Engine:
         self,
         lookup: Lookup,
         asking: list[tuple[int, Instance, str]],
-        outcomes: list[Outcome | None],
+        outcomes: list[Called | None],
         started: float,
         no_cache: bool,
     ) -> None:
@@ -295,7 +311,7 @@ class Engine:
             status.error_code = "deadline"
             outcomes[i] = (status, [])
 
-    async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Outcome:
+    async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Called:
         started = time.monotonic()
         status = _status(inst, "ok")
         answers: list[Answer[Any]] = []
@@ -358,21 +374,19 @@ class Engine:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _attempt(self, inst: Instance, lookup: Lookup, deadline: float) -> list[Answer[Any]]:
-        """A token (waiting only if the wait fits before the deadline), then one call under the timeout."""
+        """A slot of the instance's rate limits (waiting only if the wait fits before the deadline), then one
+        answer under the request's deadline (each call inside it has the provider's own ``timeout_s``)."""
         waited = await inst.limiter.acquire(budget_s=deadline - time.monotonic())
         if waited and self.metrics is not None:
             self.metrics.waited(inst.name, waited)
         started = time.monotonic()
-        until = min(deadline, started + inst.provider.config.timeout_s)
         try:
-            async with asyncio.timeout(max(0.0, until - started)):
+            async with asyncio.timeout(max(0.0, deadline - started)):
                 async with inst.slots:
                     inst.calls += 1
                     return await inst.provider.ask(lookup)
         except TimeoutError:
-            if until >= deadline:
-                raise ProviderTimeout("no answer before the request deadline") from None
-            raise ProviderTimeout(f"no answer within {inst.provider.config.timeout_s:g} s") from None
+            raise ProviderTimeout("no answer before the request deadline") from None
         except ProviderRateLimited as exc:
             if exc.retry_after:
                 await inst.limiter.pause(exc.retry_after)

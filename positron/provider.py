@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from positron.errors import (
     BadResponse,
@@ -34,9 +34,10 @@ from positron.errors import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderUnreachable,
     UnsupportedInput,
 )
-from positron.http import HttpResponse, HttpSource, raise_for_status, retry_after, status_error
+from positron.http import BaseUrl, HttpResponse, HttpSource, raise_for_status, retry_after, status_error
 from positron.inputs import (
     normalize_domain,
     normalize_hash,
@@ -47,7 +48,7 @@ from positron.inputs import (
     normalize_username,
 )
 from positron.query import Answer, Lookup, Query
-from positron.security.egress import Tlp, parse_tlp
+from positron.security.egress import Tlp, internal_reason, parse_tlp
 from positron.security.secrets import Secret
 
 T = TypeVar("T")
@@ -61,8 +62,15 @@ Handler = Callable[[Any, Lookup], Awaitable[list[Answer[Any]]]]
 class RateLimit(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    requests: int = Field(ge=1, description="Calls allowed per period")
-    per_s: float = Field(gt=0, description="The period, in seconds")
+    requests: int = Field(ge=1, description="Calls allowed in any window of per_s seconds")
+    per_s: float = Field(ge=1, le=31_536_000, description="The window, in whole seconds")
+
+    @field_validator("per_s")
+    @classmethod
+    def _whole_seconds(cls, per_s: float) -> float:
+        if per_s != int(per_s):
+            raise ValueError("per_s is a whole number of seconds (windows are counted in seconds)")
+        return per_s
 
 
 class ProviderConfig(BaseModel):
@@ -85,7 +93,10 @@ class ProviderConfig(BaseModel):
         default=None, description="Most sensitive TLP it may receive (default: red if internal, amber if external)"
     )
     allow_internal: bool = Field(default=False, description="external only: send internal values to it anyway")
-    rate_limits: list[RateLimit] = Field(default_factory=list, description="Token buckets, e.g. 4 per 60 s")
+    rate_limits: list[RateLimit] = Field(
+        default_factory=list, description="At most N calls in any window of per_s seconds, e.g. 4 per 60 s"
+    )
+    required: bool = Field(default=False, description="/ready answers 503 while this instance is unhealthy")
     cache_ttl_s: float | None = Field(default=None, ge=0, description="Cache answers this long (default: per query)")
     no_data_ttl_s: float | None = Field(default=None, ge=0, description="Cache 'found nothing' this long")
 
@@ -188,6 +199,7 @@ class HttpProvider(Provider[C]):
 __all__ = [
     "Answer",
     "BadResponse",
+    "BaseUrl",
     "ConfigError",
     "Health",
     "HttpProvider",
@@ -202,11 +214,13 @@ __all__ = [
     "ProviderRateLimited",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "ProviderUnreachable",
     "Query",
     "RateLimit",
     "Secret",
     "UnsupportedInput",
     "answers",
+    "internal_reason",
     "normalize_domain",
     "normalize_hash",
     "normalize_hostname",

@@ -1,31 +1,20 @@
 """Helpers the asset and identity providers share (fleet, crowdstrike, entra_id, elasticsearch): how a host name
 from a source is matched to the one asked about, how an account from a source becomes a Positron user name, how a
-source's timestamps and base URLs are read. Pure functions; no I/O."""
+source's timestamps are read, and the config field types they share (``CaFile``, ``Domains``). No network I/O."""
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from yarl import URL
+from pydantic import AfterValidator
 
 from positron.provider import InvalidInput, normalize_hostname, normalize_ip, normalize_mac, normalize_username
 
 
-def check_base_url(value: str) -> str:
-    """An http(s) root without credentials, query or fragment (the value is never echoed: it could hold a
-    secret)."""
-    url = URL(value.strip())
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError("must be an http(s) URL with a host")
-    if url.user or url.password or url.query_string or url.fragment:
-        raise ValueError("must not carry credentials, a query or a fragment")
-    return str(url).rstrip("/")
-
-
-def check_ca_file(value: str | None) -> str | None:
-    if value is not None and not os.path.isfile(value):
+def check_ca_file(value: str) -> str:
+    if not os.path.isfile(value):
         raise ValueError(f"no such file: {value}")
     return value
 
@@ -84,6 +73,12 @@ def text(raw: Any) -> str | None:
 
 def normalize_domains(value: list[str]) -> list[str]:
     return [item.strip().strip(".").casefold() for item in value if item.strip()]
+
+
+CaFile = Annotated[str, AfterValidator(check_ca_file)]
+"""A config field naming a PEM bundle that must exist."""
+Domains = Annotated[list[str], AfterValidator(normalize_domains)]
+"""A config field listing domain suffixes, normalized (trimmed, no dots at the ends, case-folded)."""
 
 
 def _normalized(normalize: Any, raw: Any) -> str | None:

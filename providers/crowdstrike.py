@@ -27,12 +27,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from positron.providers._assets import (
-    check_base_url,
-    check_ca_file,
+    CaFile,
+    Domains,
     host_name,
     ip_address,
     mac_address,
-    normalize_domains,
     parse_time,
     same_host,
     text,
@@ -47,16 +46,17 @@ from positron.queries import (
     IP_TO_USER,
     HostInfo,
 )
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
+    HttpProvider,
     HttpResponse,
     HttpSource,
     Lookup,
-    Provider,
     ProviderAuthError,
     ProviderConfig,
     ProviderError,
@@ -91,29 +91,15 @@ class CrowdStrikeConfig(ProviderConfig):
     client_id: str = Field(min_length=1, description="API client id (scope: Hosts read)")
     client_secret: Secret = Field(description="API client secret")
     cloud: Literal["us-1", "us-2", "eu-1", "us-gov-1"] = Field(default="us-1", description="The Falcon cloud")
-    base_url: str | None = Field(default=None, description="Overrides cloud (a proxy, or a test server)")
+    base_url: BaseUrl | None = Field(default=None, description="Overrides cloud (a proxy, or a test server)")
     member_cid: str | None = Field(default=None, description="A child CID (Flight Control)")
-    ca_file: str | None = Field(default=None, description="PEM bundle for a TLS-intercepting proxy")
+    ca_file: CaFile | None = Field(default=None, description="PEM bundle for a TLS-intercepting proxy")
     page_size: int = Field(default=100, ge=1, le=5000, description="Device ids per query page")
     max_pages: int = Field(default=3, ge=1, le=50, description="Query pages read at most per lookup")
     refresh_margin_s: float = Field(default=60.0, ge=0, description="Fetch a new token this long before expiry")
-    strip_domains: list[str] = Field(default_factory=list, description="UPN domains whose users become accounts")
+    strip_domains: Domains = Field(default_factory=list, description="UPN domains whose users become accounts")
     confidence: float = Field(default=0.9, ge=0, le=1)
 
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_base_url(value)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _check_ca_file(cls, value: str | None) -> str | None:
-        return check_ca_file(value)
-
-    @field_validator("strip_domains")
-    @classmethod
-    def _check_domains(cls, value: list[str]) -> list[str]:
-        return normalize_domains(value)
 
     @model_validator(mode="after")
     def _check(self) -> CrowdStrikeConfig:
@@ -126,30 +112,30 @@ class CrowdStrikeConfig(ProviderConfig):
         return self.base_url or CLOUDS[self.cloud]
 
 
-class CrowdStrike(Provider[CrowdStrikeConfig]):
+class CrowdStrike(HttpProvider[CrowdStrikeConfig]):
     type_name: ClassVar[str] = "crowdstrike"
     Config: ClassVar[type[ProviderConfig]] = CrowdStrikeConfig
 
     def __init__(self, name: str, config: CrowdStrikeConfig) -> None:
         super().__init__(name, config)
+        self._token: str | None = None
+        self._expires = 0.0  # time.monotonic() when the token must no longer be used
+        self._token_lock = asyncio.Lock()
+        self.token_requests = 0
+
+    def http_source(self) -> HttpSource:
+        config = self.config
         context = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else None
-        self._http = HttpSource(
+        return HttpSource(
             config.api_url,
             headers={"Accept": "application/json"},
             timeout_s=config.timeout_s,
             max_connections=config.max_concurrency,
             ssl=context,
         )
-        self._token: str | None = None
-        self._expires = 0.0  # time.monotonic() when the token must no longer be used
-        self._token_lock = asyncio.Lock()
-        self.token_requests = 0
-
-    async def open(self) -> None:
-        await self._http.open()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await super().aclose()
         self._token = None
 
     async def health(self) -> Health:
@@ -157,7 +143,7 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
             await self._query("hostname:'positron-health-check'", pages=1)
         except ProviderError as exc:
             return Health(ok=False, detail=exc.message)
-        return Health(ok=True, detail=f"Falcon {self.config.cloud} at {self._http.label}: token and Hosts scope ok")
+        return Health(ok=True, detail=f"Falcon {self.config.cloud} at {self.http.label}: token and Hosts scope ok")
 
     # --- handlers ---
 
@@ -211,7 +197,7 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
         for start in range(0, len(ids), MAX_IDS):
             params = [("ids", i) for i in ids[start : start + MAX_IDS]]
             body = await self._api(DEVICES, params)
-            devices += [d for d in _resources(body, self._http.label) if isinstance(d, dict)]
+            devices += [d for d in _resources(body, self.http.label) if isinstance(d, dict)]
         return devices
 
     async def _query(self, fql: str, pages: int) -> list[str]:
@@ -220,7 +206,7 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
             offset = page * self.config.page_size
             params = [("filter", fql), ("limit", str(self.config.page_size)), ("offset", str(offset))]
             body = await self._api(QUERY_DEVICES, params)
-            batch = [i for i in _resources(body, self._http.label) if isinstance(i, str)]
+            batch = [i for i in _resources(body, self.http.label) if isinstance(i, str)]
             ids += batch
             total = ((body.get("meta") or {}).get("pagination") or {}).get("total")
             if not batch or not isinstance(total, int) or offset + len(batch) >= total:
@@ -231,13 +217,13 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
         """One authorized GET; a 401 fetches a new token and tries once more."""
         for attempt in (1, 2):
             token = await self._bearer(force=attempt == 2)
-            response = await self._http.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
+            response = await self.http.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
             if response.status != 401 or attempt == 2:
                 break
         raise_for_status(response)
         body = response.json()
         if not isinstance(body, dict):
-            raise BadResponse(f"{self._http.label}: {path} answered with something other than a JSON object")
+            raise BadResponse(f"{self.http.label}: {path} answered with something other than a JSON object")
         return body
 
     async def _bearer(self, force: bool = False) -> str:
@@ -253,9 +239,9 @@ class CrowdStrike(Provider[CrowdStrikeConfig]):
         form = {"client_id": self.config.client_id, "client_secret": self.config.client_secret.get_secret_value()}
         if self.config.member_cid:
             form["member_cid"] = self.config.member_cid
-        response = await self._http.request("POST", "/oauth2/token", data=form)
+        response = await self.http.request("POST", "/oauth2/token", data=form)
         if response.status in (400, 401, 403):
-            raise ProviderAuthError(f"{self._http.label}: HTTP {response.status}: the client credentials were refused")
+            raise ProviderAuthError(f"{self.http.label}: HTTP {response.status}: the client credentials were refused")
         raise_for_status(response)
         return _token(response)
 

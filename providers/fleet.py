@@ -20,27 +20,27 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from positron.providers._assets import (
-    check_base_url,
-    check_ca_file,
+    CaFile,
+    Domains,
     host_name,
     ip_address,
     mac_address,
-    normalize_domains,
     parse_time,
     same_host,
     text,
     username,
 )
 from positron.queries import HOST_INFO, HOST_USER, IP_TO_HOSTNAME, IP_TO_MAC, HostInfo
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
+    HttpProvider,
     HttpSource,
     Lookup,
-    Provider,
     ProviderConfig,
     ProviderError,
     Secret,
@@ -53,41 +53,27 @@ Host = dict[str, Any]
 
 
 class FleetConfig(ProviderConfig):
-    base_url: str = Field(description="The Fleet server, e.g. https://fleet.corp.example")
+    base_url: BaseUrl = Field(description="The Fleet server, e.g. https://fleet.corp.example")
     api_token: Secret = Field(description="A Fleet API token (an API-only user with the observer role is enough)")
-    ca_file: str | None = Field(default=None, description="PEM bundle to verify Fleet's certificate with")
+    ca_file: CaFile | None = Field(default=None, description="PEM bundle to verify Fleet's certificate with")
     verify_tls: bool = Field(default=True, description="Verify Fleet's TLS certificate")
     team_id: int | None = Field(default=None, ge=0, description="Search only this team's hosts")
     per_page: int = Field(default=50, ge=1, le=500, description="Hosts per page")
     max_pages: int = Field(default=4, ge=1, le=50, description="Pages read at most per lookup")
-    strip_domains: list[str] = Field(
+    strip_domains: Domains = Field(
         default_factory=list, description="E-mail domains whose addresses become account names (jdoe@corp → jdoe)"
     )
     confidence: float = Field(default=0.8, ge=0, le=1, description="Confidence of an answer")
 
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        return check_base_url(value)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _check_ca_file(cls, value: str | None) -> str | None:
-        return check_ca_file(value)
-
-    @field_validator("strip_domains")
-    @classmethod
-    def _check_domains(cls, value: list[str]) -> list[str]:
-        return normalize_domains(value)
 
 
-class Fleet(Provider[FleetConfig]):
+class Fleet(HttpProvider[FleetConfig]):
     type_name: ClassVar[str] = "fleet"
     Config: ClassVar[type[ProviderConfig]] = FleetConfig
 
-    def __init__(self, name: str, config: FleetConfig) -> None:
-        super().__init__(name, config)
-        self._http = HttpSource(
+    def http_source(self) -> HttpSource:
+        config = self.config
+        return HttpSource(
             config.base_url,
             headers={"Authorization": f"Bearer {config.api_token.get_secret_value()}", "Accept": "application/json"},
             timeout_s=config.timeout_s,
@@ -95,20 +81,14 @@ class Fleet(Provider[FleetConfig]):
             ssl=_ssl(config),
         )
 
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     async def health(self) -> Health:
         try:
-            response = await self._http.get("/api/v1/fleet/version")
+            response = await self.http.get("/api/v1/fleet/version")
             raise_for_status(response)
             version = response.json().get("version", "?") if isinstance(response.json(), dict) else "?"
         except ProviderError as exc:
             return Health(ok=False, detail=exc.message)
-        return Health(ok=True, detail=f"Fleet {version} at {self._http.label}")
+        return Health(ok=True, detail=f"Fleet {version} at {self.http.label}")
 
     @answers(IP_TO_HOSTNAME)
     async def ip_to_hostname(self, lookup: Lookup) -> list[Answer[str]]:
@@ -146,12 +126,12 @@ class Fleet(Provider[FleetConfig]):
             params["team_id"] = str(self.config.team_id)
         hosts: list[Host] = []
         for page in range(self.config.max_pages):
-            response = await self._http.get(HOSTS, params={**params, "page": str(page)})
+            response = await self.http.get(HOSTS, params={**params, "page": str(page)})
             raise_for_status(response)
             body = response.json()
             batch = body.get("hosts") if isinstance(body, dict) else None
             if not isinstance(batch, list) or not all(isinstance(h, dict) for h in batch):
-                raise BadResponse(f"{self._http.label}: a hosts search without a 'hosts' list")
+                raise BadResponse(f"{self.http.label}: a hosts search without a 'hosts' list")
             hosts += batch
             if len(batch) < self.config.per_page:
                 break

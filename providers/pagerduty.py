@@ -19,6 +19,7 @@ from yarl import URL
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
     HttpProvider,
     HttpResponse,
@@ -62,7 +63,7 @@ class TeamTargets(BaseModel):
 
 class PagerDutyConfig(ProviderConfig):
     api_key: Secret = Field(description="A REST API key (read-only is enough)")
-    base_url: str = Field(default="https://api.pagerduty.com", description="The REST API root")
+    base_url: BaseUrl = Field(default="https://api.pagerduty.com", description="The REST API root")
     teams: dict[str, TeamTargets] = Field(
         default_factory=dict, description="Team name → escalation policy ids and/or schedule ids"
     )
@@ -72,15 +73,6 @@ class PagerDutyConfig(ProviderConfig):
     egress: Literal["internal", "external"] = Field(
         default="external", description="PagerDuty is a third-party service"
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        url = URL(value.strip())
-        if url.scheme not in ("http", "https") or not url.host or url.user or url.password:
-            # The value itself is not echoed: it could carry credentials.
-            raise ValueError("must be an http(s) URL with a host and no credentials")
-        return str(url).rstrip("/")
 
     @field_validator("teams", mode="before")
     @classmethod

@@ -29,7 +29,10 @@ class UserInfo(_Model):
     company: str | None = None
     location: str | None = None
     phone: str | None = None
-    enabled: bool | None = Field(default=None, description="False when the account is disabled")
+    enabled: bool | None = Field(default=None, description="False when the account is disabled or has expired")
+    expires: datetime | None = Field(
+        default=None, description="When the account expires (expired if in the past); null: never, or not known"
+    )
     manager: str | None = Field(default=None, description="The manager's username")
 
 

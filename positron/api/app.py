@@ -9,12 +9,13 @@ import swagger_ui_bundle
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from positron import __version__
 from positron.api import admin, errors, hooks, lookup, metrics, queries, system, workflows
+from positron.api.body import JSONResponse
 from positron.api.deps import get_principal
 from positron.api.middleware import SecurityMiddleware
 from positron.broker import Broker
@@ -48,6 +49,7 @@ def create_app(broker: Broker) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if broker.settings.server.docs_public else None,
         generate_unique_id_function=_operation_id,
+        default_response_class=JSONResponse,
     )
     app.state.broker = broker
     errors.install(app)
@@ -73,7 +75,8 @@ def _build_routes(app: FastAPI) -> None:
 
 
 def _harden(app: FastAPI, broker: Broker) -> None:
-    """CORS only for configured origins (off by default); request ids, security headers and the body limit."""
+    """CORS only for configured origins (off by default); request ids, client address, security headers, the body
+    limit and the audit line of every request."""
     security = broker.settings.security
     if security.cors_origins:
         app.add_middleware(
@@ -83,7 +86,12 @@ def _harden(app: FastAPI, broker: Broker) -> None:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
-    app.add_middleware(SecurityMiddleware, max_body_bytes=security.max_body_bytes)  # outermost
+    app.add_middleware(  # outermost
+        SecurityMiddleware,
+        max_body_bytes=security.max_body_bytes,
+        audit=broker.guard.audit,
+        trusted_proxies=broker.settings.server.trusted_proxies,
+    )
 
 
 def _mount_docs(app: FastAPI, public: bool = True) -> None:

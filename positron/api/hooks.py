@@ -15,18 +15,19 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from positron.api.deps import CurrentBroker
-from positron.api.middleware import request_id
+from positron.api.body import MAX_DEPTH, JSONResponse, check_depth
+from positron.api.deps import CurrentBroker, CurrentContext
+from positron.api.middleware import audit_context
 from positron.api.schemas import ErrorResponse
-from positron.api.workflows import EnrichResponse, guarded_runner
-from positron.broker import Broker
+from positron.api.workflows import EnrichResponse
+from positron.broker import AskOptions, Broker
 from positron.catalog import canonical_name
-from positron.errors import AuthenticationFailed, InvalidInput
+from positron.errors import AuthenticationFailed, InvalidInput, QueryError
+from positron.security.audit import AuditRecord
 from positron.security.webhooks import WebhookConfig, hide_token
 from positron.workflows import delivery
 from positron.workflows import enrich as enrichment
@@ -61,8 +62,8 @@ def _authenticate(request: Request, broker: Broker) -> WebhookConfig:
     try:
         return broker.guard.authenticate_hook(state.get(STATE_KEY))
     except AuthenticationFailed:  # audited without the token; the caller learns only "invalid"
-        record = {"request_id": request_id(request.scope), "path": request.url.path, "decision": "unauthenticated"}
-        broker.guard.audit.write("auth", {**record, "status": 401})
+        context = audit_context(request.scope)
+        broker.guard.audit.write(AuditRecord("auth", context, 401, "unauthenticated", path=request.url.path))
         raise
 
 
@@ -75,12 +76,17 @@ async def _alert(request: Request) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise InvalidInput(f"the body is not JSON ({exc.msg} at {where}); send the alert as a JSON object") from None
+    except RecursionError:
+        raise InvalidInput(f"the body is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:  # Python's limit on the digits of an integer
+        raise InvalidInput("the body is not valid JSON: a number has too many digits") from None
+    check_depth(payload)
     if not isinstance(payload, dict):
         raise InvalidInput("expected a JSON object: the alert (a Splunk webhook body works as it is)")
     return payload
 
 
-def _limit(parsed: enrichment.EnrichRequest, hook: WebhookConfig) -> enrichment.EnrichRequest:
+def _limit(parsed: enrichment.EnrichJob, hook: WebhookConfig) -> enrichment.EnrichJob:
     if hook.queries is None:
         return parsed
     allowed = {canonical_name(q) for q in hook.queries}
@@ -103,31 +109,29 @@ async def hook_enrich(
     token: Annotated[str, Path(description="The webhook's token (`positron hooks create` prints the URL)")],
     request: Request,
     broker: CurrentBroker,
+    context: CurrentContext,
 ) -> JSONResponse:
     hook = _authenticate(request, broker)  # from the request state: `token` here only ever reads "redacted"
-    started, rid = time.monotonic(), request_id(request.scope)
-    principal = hook.as_principal
-    record: dict[str, Any] = {"request_id": rid, "webhook": hook.name, "principal": principal.name}
+    started = time.monotonic()
+    principal = context.principal = hook.as_principal
+    record = AuditRecord("webhook", context, 500, "allowed", extra={"webhook": hook.name})
     try:
         alert = await _alert(request)
-        parsed = _limit(enrichment.parse_request(alert, broker.settings.workflows, broker.engine.catalog), hook)
-        result = await enrichment.enrich(
-            broker.engine,
-            parsed,
-            guarded_runner(broker, principal, request, hook.tlp, no_cache=False),
-            lambda name: bool(broker.guard.authorize_query(principal, name)),
-            broker.settings.workflows.batch_concurrency,
-        )
-    except InvalidInput as exc:
-        broker.guard.audit.write("webhook", {**record, "status": exc.status_code, "error": exc.code})
+        job = _limit(enrichment.parse_request(alert, broker.settings.workflows, broker.engine.catalog), hook)
+        caller = broker.guard.caller(principal, AskOptions(tlp=hook.tlp), context)
+        result = await enrichment.enrich(job, caller, broker.settings.workflows)
+    except QueryError as exc:
+        record.status, record.decision, record.error = exc.status_code, "invalid", exc.code
+        broker.guard.audit.write(record)
         raise
     queued = hook.callback is not None
-    broker.guard.audit.write(
-        "webhook", {**record, "status": 200, "observables": len(result["observables"]), "delivery": queued}
-    )
+    record.status = 200
+    record.extra.update(observables=len(result["observables"]), delivery=queued)
+    broker.guard.audit.write(record)
     task = None
     if hook.callback is not None:
-        doc = delivery.document(hook.name, parsed.alert, result)
+        doc = delivery.document(hook.name, job.alert, result)
+        rid = context.request_id
         task = BackgroundTask(delivery.deliver, hook.callback, hook.name, doc, broker.guard.audit, rid)
     took = round((time.monotonic() - started) * 1000, 1)
     body = {**result, "webhook": hook.name, "delivery": "queued" if queued else None, "took_ms": took}

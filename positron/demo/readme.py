@@ -87,14 +87,10 @@ async def _ip_to_hostname_at(broker: Any) -> str:
 
 
 async def _enrich_markdown(broker: Any) -> str:
-    from positron.api.schemas import result_body
     from positron.workflows import enrich as enrichment
 
-    async def run_one(query: Any, value: str, at: datetime | None) -> dict[str, Any]:
-        return result_body(await broker.engine.run(query, value, at))
-
-    request = enrichment.parse_request(ALERT, broker.settings.workflows, broker.engine.catalog)
-    result = await enrichment.enrich(broker.engine, request, run_one, lambda name: True)
+    job = enrichment.parse_request(ALERT, broker.settings.workflows, broker.engine.catalog)
+    result = await enrichment.enrich(job, broker.guard.caller(broker.local_principal()), broker.settings.workflows)
     return "```markdown\n" + str(result["markdown"]) + "```\n"
 
 

@@ -24,7 +24,6 @@ path, so access logs, audit lines, error messages and metrics labels only ever s
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 from collections.abc import Iterable
@@ -37,7 +36,7 @@ import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from positron.errors import AuthenticationFailed, ConfigError
-from positron.security.auth import HASH_PATTERN, Principal, hash_key
+from positron.security.auth import HASH_PATTERN, Principal, find_by_secret, hash_key
 from positron.security.egress import Tlp
 from positron.security.secrets import Secret
 
@@ -122,13 +121,7 @@ class HookStore:
         """The webhook a valid, unexpired token belongs to; else AuthenticationFailed saying only "invalid"."""
         if not token or len(token) > MAX_TOKEN_LENGTH or not token.startswith(TOKEN_PREFIX):
             raise AuthenticationFailed(INVALID)
-        digest = hash_key(token)
-        hook = self._by_hash.get(digest)
-        if hook is None or not hmac.compare_digest(hook.token_hash, digest):
-            raise AuthenticationFailed(INVALID)
-        if hook.expires is not None and hook.expires <= (now or datetime.now(UTC)):
-            raise AuthenticationFailed(INVALID)
-        return hook
+        return find_by_secret(self._by_hash, token, INVALID, now)
 
 
 def hide_token(path: str) -> tuple[str, str | None]:

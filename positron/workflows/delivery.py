@@ -127,7 +127,7 @@ async def deliver(
     record.update(attempts=outcome.attempts, http_status=outcome.http_status)
     if outcome.error:
         record["error"] = outcome.error
-    audit.write("delivery", record)
+    audit.event("delivery", record)
     if not outcome.delivered:
         why = f"{outcome.attempts} attempt(s): {outcome.error}"
         log.warning("webhook %s: callback delivery failed after %s (request %s)", hook, why, request_id)

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from positron.errors import BadResponse, ProviderAuthError, ProviderRateLimited, ProviderTimeout, ProviderUnavailable
-from positron.http import HttpResponse, HttpSource, raise_for_status, retry_after, status_error
+from positron.http import HttpResponse, HttpSource, check_base_url, raise_for_status, retry_after, status_error
 from positron.provider import HttpProvider, ProviderConfig
 
 
@@ -189,3 +189,20 @@ def test_an_http_provider_must_say_where_its_source_is() -> None:
 
     with pytest.raises(NotImplementedError, match="Nowhere must define http_source"):
         Nowhere("n", ProviderConfig(type="nowhere_test"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(" https://api.example.com/ ", "https://api.example.com"), ("http://127.0.0.1:8080/v2", "http://127.0.0.1:8080/v2")],
+)
+def test_a_base_url_is_an_http_root(raw: str, expected: str) -> None:
+    assert check_base_url(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["ftp://files.example.com", "api.example.com", "https://user:pw-123@api.example.com", "https://h/?key=pw-123"]
+)
+def test_a_base_url_with_credentials_or_another_scheme_is_refused_without_echoing_it(raw: str) -> None:
+    with pytest.raises(ValueError) as info:
+        check_base_url(raw)
+    assert "pw-123" not in str(info.value)

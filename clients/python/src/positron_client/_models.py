@@ -54,7 +54,8 @@ class UserInfo:
     company: str | None = None
     location: str | None = None
     phone: str | None = None
-    enabled: bool | None = None
+    enabled: bool | None = None  # False when disabled or expired
+    expires: datetime | None = None  # when the account expires (expired if past); None: never, or not known
     manager: str | None = None
 
 
@@ -116,7 +117,8 @@ def parse_person(raw: Any) -> Person:
 
 
 def parse_user_info(raw: Any) -> UserInfo:
-    return _known(UserInfo, raw)
+    info = _known(UserInfo, raw)
+    return dataclasses.replace(info, expires=parse_time(raw.get("expires")))
 
 
 def parse_reputation(raw: Any) -> Reputation:
