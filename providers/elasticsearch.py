@@ -27,19 +27,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
-from positron.providers._assets import check_base_url, check_ca_file
+from positron.providers._assets import CaFile
 from positron.queries import HOST_USER, HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, IP_TO_USER, canonical_name
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
+    HttpProvider,
     HttpResponse,
     HttpSource,
     InvalidInput,
     Lookup,
-    Provider,
     ProviderConfig,
     ProviderError,
     Secret,
@@ -84,24 +85,14 @@ class SearchTemplate(BaseModel):
 
 
 class ElasticsearchConfig(ProviderConfig):
-    url: str = Field(description="The cluster, e.g. https://es.corp.example:9200")
+    url: BaseUrl = Field(description="The cluster, e.g. https://es.corp.example:9200")
     product: Literal["elasticsearch", "opensearch"] = "elasticsearch"
     api_key: Secret | None = Field(default=None, description="An encoded API key (id:key, base64) — Elastic")
     username: str | None = None
     password: Secret | None = None
-    ca_file: str | None = Field(default=None, description="PEM bundle to verify the cluster's certificate with")
+    ca_file: CaFile | None = Field(default=None, description="PEM bundle to verify the cluster's certificate with")
     verify_tls: bool = True
     searches: dict[str, SearchTemplate] = Field(default_factory=dict, description="QUERY_NAME → template")
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        return check_base_url(value)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _check_ca_file(cls, value: str | None) -> str | None:
-        return check_ca_file(value)
 
     @field_validator("searches", mode="before")
     @classmethod
@@ -120,19 +111,19 @@ class ElasticsearchConfig(ProviderConfig):
         return self
 
 
-class Elasticsearch(Provider[ElasticsearchConfig]):
+class Elasticsearch(HttpProvider[ElasticsearchConfig]):
     type_name: ClassVar[str] = "elasticsearch"
     Config: ClassVar[type[ProviderConfig]] = ElasticsearchConfig
 
-    def __init__(self, name: str, config: ElasticsearchConfig) -> None:
-        super().__init__(name, config)
+    def http_source(self) -> HttpSource:
+        config = self.config
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if config.api_key is not None:
             headers["Authorization"] = f"ApiKey {config.api_key.get_secret_value()}"
         elif config.username is not None and config.password is not None:
             pair = f"{config.username}:{config.password.get_secret_value()}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        self._http = HttpSource(
+        return HttpSource(
             config.url,
             headers=headers,
             timeout_s=config.timeout_s,
@@ -143,23 +134,17 @@ class Elasticsearch(Provider[ElasticsearchConfig]):
     def serves(self) -> list[str]:
         return [name for name in super().serves() if name in self.config.searches]
 
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     async def health(self) -> Health:
         try:
-            response = await self._http.get("/")
+            response = await self.http.get("/")
             self._check(response)
             version = response.json().get("version") or {}
         except (ProviderError, AttributeError) as exc:
             return Health(ok=False, detail=getattr(exc, "message", "malformed answer to GET /"))
         distribution = version.get("distribution", "elasticsearch") if isinstance(version, dict) else "?"
         if distribution != self.config.product:
-            return Health(ok=False, detail=f"{self._http.label} is {distribution}, configured as {self.config.product}")
-        return Health(ok=True, detail=f"{distribution} {version.get('number', '?')} at {self._http.label}")
+            return Health(ok=False, detail=f"{self.http.label} is {distribution}, configured as {self.config.product}")
+        return Health(ok=True, detail=f"{distribution} {version.get('number', '?')} at {self.http.label}")
 
     @answers(IP_TO_HOSTNAME)
     async def ip_to_hostname(self, lookup: Lookup) -> list[Answer[str]]:
@@ -207,7 +192,7 @@ class Elasticsearch(Provider[ElasticsearchConfig]):
         hits: list[Hit] = []
         while len(hits) < template.max_hits:
             body["size"] = min(template.page_size, template.max_hits - len(hits))
-            response = await self._http.request("POST", f"/{template.index}/_search", json_body=body)
+            response = await self.http.request("POST", f"/{template.index}/_search", json_body=body)
             self._check(response)
             page = _page(response)
             hits += page
@@ -219,7 +204,7 @@ class Elasticsearch(Provider[ElasticsearchConfig]):
     def _check(self, response: HttpResponse) -> None:
         raise_for_status(response, _error_type(response))
         if self.config.product == "elasticsearch" and response.headers.get(PRODUCT_HEADER) != "Elasticsearch":
-            raise BadResponse(f"{self._http.label} did not say it is Elasticsearch ({PRODUCT_HEADER} missing)")
+            raise BadResponse(f"{self.http.label} did not say it is Elasticsearch ({PRODUCT_HEADER} missing)")
 
 
 def search_body(template: SearchTemplate, value: str, at: datetime | None) -> dict[str, Any]:

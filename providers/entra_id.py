@@ -26,18 +26,19 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from positron.providers._assets import check_base_url, normalize_domains, text, username
+from positron.providers._assets import Domains, text, username
 from positron.queries import USER_GROUPS, USER_INFO, USER_MANAGER, Person, UserInfo
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
+    HttpProvider,
     HttpResponse,
     HttpSource,
     Lookup,
-    Provider,
     ProviderAuthError,
     ProviderConfig,
     ProviderError,
@@ -71,44 +72,41 @@ class EntraIdConfig(ProviderConfig):
         min_length=1, description="Application (client) id, granted User.Read.All and GroupMember.Read.All"
     )
     client_secret: Secret = Field(description="A client secret of the application")
-    authority_url: str = Field(default="https://login.microsoftonline.com", description="National clouds differ")
-    graph_url: str = Field(default="https://graph.microsoft.com", description="The Graph root, without /v1.0")
+    authority_url: BaseUrl = Field(default="https://login.microsoftonline.com", description="National clouds differ")
+    graph_url: BaseUrl = Field(default="https://graph.microsoft.com", description="The Graph root, without /v1.0")
     max_pages: int = Field(default=10, ge=1, le=100, description="Pages of groups (999 each) read at most")
     refresh_margin_s: float = Field(default=300.0, ge=0, description="Fetch a new token this long before expiry")
-    strip_domains: list[str] = Field(default_factory=list, description="UPN domains whose users become accounts")
-
-    @field_validator("authority_url", "graph_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        return check_base_url(value)
-
-    @field_validator("strip_domains")
-    @classmethod
-    def _check_domains(cls, value: list[str]) -> list[str]:
-        return normalize_domains(value)
+    strip_domains: Domains = Field(default_factory=list, description="UPN domains whose users become accounts")
 
 
-class EntraId(Provider[EntraIdConfig]):
+class EntraId(HttpProvider[EntraIdConfig]):
+    """``self.http`` is Graph; ``self._login`` the identity platform's token endpoint."""
+
     type_name: ClassVar[str] = "entra_id"
     Config: ClassVar[type[ProviderConfig]] = EntraIdConfig
 
     def __init__(self, name: str, config: EntraIdConfig) -> None:
         super().__init__(name, config)
-        self._graph, self._login = (
-            HttpSource(url, headers=ACCEPT, timeout_s=config.timeout_s, max_connections=config.max_concurrency)
-            for url in (config.graph_url, config.authority_url)
-        )
+        self._login = self._source(config.authority_url)
         self._token: str | None = None
         self._expires = 0.0
         self._token_lock = asyncio.Lock()
         self.token_requests = 0
 
+    def http_source(self) -> HttpSource:
+        return self._source(self.config.graph_url)
+
+    def _source(self, url: str) -> HttpSource:
+        return HttpSource(
+            url, headers=ACCEPT, timeout_s=self.config.timeout_s, max_connections=self.config.max_concurrency
+        )
+
     async def open(self) -> None:
-        await self._graph.open()
+        await super().open()
         await self._login.open()
 
     async def aclose(self) -> None:
-        await self._graph.aclose()
+        await super().aclose()
         await self._login.aclose()
         self._token = None
 
@@ -117,7 +115,7 @@ class EntraId(Provider[EntraIdConfig]):
             await self._get("/v1.0/organization", {"$select": "id,displayName"})
         except ProviderError as exc:
             return Health(ok=False, detail=exc.message)
-        return Health(ok=True, detail=f"Graph at {self._graph.label}: token and directory read ok")
+        return Health(ok=True, detail=f"Graph at {self.http.label}: token and directory read ok")
 
     # --- handlers ---
 
@@ -170,18 +168,18 @@ class EntraId(Provider[EntraIdConfig]):
             params |= {"$filter": f"onPremisesSamAccountName eq {literal}", "$count": "true"}
             headers["ConsistencyLevel"] = "eventual"
         body = await self._get("/v1.0/users", params, headers)
-        return _values(body, self._graph.label)
+        return _values(body, self.http.label)
 
     async def _pages(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         body = await self._get(path, params)
         for page in range(1, self.config.max_pages + 1):
-            items += _values(body, self._graph.label)
+            items += _values(body, self.http.label)
             link = body.get("@odata.nextLink")
             if not isinstance(link, str) or page == self.config.max_pages:
                 return items
             if not link.startswith(self.config.graph_url + "/"):
-                raise BadResponse(f"{self._graph.label}: a nextLink outside {self._graph.label}")
+                raise BadResponse(f"{self.http.label}: a nextLink outside {self.http.label}")
             body = await self._get(link, None)
         return items
 
@@ -197,7 +195,7 @@ class EntraId(Provider[EntraIdConfig]):
         for attempt in (1, 2):
             token = await self._bearer(force=attempt == 2)
             auth = {**(headers or {}), "Authorization": f"Bearer {token}"}
-            response = await self._graph.get(path, params=params, headers=auth)
+            response = await self.http.get(path, params=params, headers=auth)
             if response.status != 401:
                 break
         return response

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from positron.queries import IP_TO_USER
 
-from positron.api.schemas import result_body
 from positron.broker import Broker
 from positron.config import WorkflowConfig, parse_settings
 from positron.demo import DATA
@@ -123,14 +122,11 @@ async def test_an_alert_with_an_ip_gets_the_host_and_the_user_at_the_alerts_time
     registry = Registry.from_entry_points()
     broker = Broker(parse_settings(config(falcon, splunk), registry), registry)
     alert = {"search_name": "Beaconing", "result": {"src_ip": "10.20.0.42", "_time": AT.isoformat()}}
-    request = parse_request(alert, WorkflowConfig(), broker.engine.catalog)
-
-    async def run(query: Any, value: str, at: datetime | None) -> dict[str, Any]:
-        return result_body(await broker.engine.run(query, value, at))
-
+    job = parse_request(alert, WorkflowConfig(), broker.engine.catalog)
     await broker.start()
     try:
-        report = await enrich(broker.engine, request, run, lambda name: True)
+        caller = broker.guard.caller(broker.local_principal())  # the CLI's principal: allowed everything
+        report = await enrich(job, caller, WorkflowConfig())
     finally:
         await broker.close()
     (ip,) = report["observables"]
