@@ -46,16 +46,16 @@ async def test_an_alert_with_4000_public_ips_is_refused_before_any_lookup(
 
 
 async def test_enrich_lookups_are_bounded_by_max_lookups() -> None:
-    observables = [{"type": "ip", "value": ip} for ip in public_ips(10)]  # 3 queries each
+    observables = [{"type": "ip", "value": ip} for ip in public_ips(10)]  # 4 queries each (IP_TO_USER too)
     workflows = {"max_lookups": 20}
     async with client(demo_providers(), workflows=workflows) as c:
         refused = await c.post("/v1/enrich", json={"observables": observables}, headers=AUTH)
-        fits = await c.post("/v1/enrich", json={"observables": observables[:6]}, headers=AUTH)
+        fits = await c.post("/v1/enrich", json={"observables": observables[:5]}, headers=AUTH)
     assert refused.status_code == 422
     assert refused.json()["error"]["message"] == (
-        "the request needs 30 lookups; workflows.max_lookups allows at most 20"
+        "the request needs 40 lookups; workflows.max_lookups allows at most 20"
     )
-    assert fits.status_code == 200 and len(fits.json()["observables"]) == 6
+    assert fits.status_code == 200 and len(fits.json()["observables"]) == 5
 
 
 async def test_batch_distinct_items_are_bounded_by_max_lookups() -> None:
