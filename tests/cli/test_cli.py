@@ -61,6 +61,8 @@ EXAMPLE_ENV = {
     "PAGERDUTY_API_KEY": "p" * 20,
     "FLEET_API_TOKEN": "f" * 20,
     "FALCON_CLIENT_SECRET": "c" * 40,
+    "ENTRA_CLIENT_SECRET": "e" * 20,
+    "ES_API_KEY": "k" * 20,
 }
 
 

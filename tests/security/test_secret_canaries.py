@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ from positron.config import Settings, parse_settings
 from positron.demo import DATA
 from positron.errors import ConfigError
 from tests.emulators.crowdstrike import FalconEmulator
+from tests.emulators.elasticsearch import ElasticsearchEmulator
 from tests.emulators.fleet import FleetEmulator
+from tests.emulators.graph import GraphEmulator
 from tests.emulators.pagerduty import PagerDutyEmulator
 from tests.emulators.splunk import SplunkEmulator
 from tests.emulators.virustotal import VirusTotalEmulator
@@ -59,12 +62,18 @@ SECRET_NAMES = (
     "fleet_wrong",
     "falcon",
     "falcon_wrong",
+    "entra",
+    "entra_wrong",
+    "es_key",
+    "es_password",
+    "es_wrong",
     "redis",
     "audit",
     "key_root",
     "key_alice",
 )
 SPL = {"IP_TO_HOSTNAME": {"spl": "index=dhcp ip={value} | table _time hostname", "field": "hostname"}}
+ES_SEARCHES = {"IP_TO_USER": {"index": "logs-*", "match": ["source.ip"], "field": "user.name"}}
 TEAMS = {"security": {"escalation_policy_ids": ["PSEC"]}}
 QUERIES: list[tuple[str, Any]] = [
     ("IP_TO_HOSTNAME", {"value": "10.20.0.42"}),
@@ -122,6 +131,9 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
     dead_port = free_port()
     splunk = {"type": "splunk", "host": "127.0.0.1", "scheme": "http", "timeout_s": 1.0, "searches": SPL}
     vt = {"type": "virustotal", "rate_limits": [], "timeout_s": 1.0}
+    entra = {"type": "entra_id", "tenant_id": "corp.example", "client_id": "positron", "timeout_s": 1.0}
+    entra |= {"authority_url": up.get("entra") or dead_url(), "graph_url": up.get("entra") or dead_url()}
+    es = {"type": "elasticsearch", "url": up.get("es") or dead_url(), "timeout_s": 1.0, "searches": ES_SEARCHES}
     falcon = {"type": "crowdstrike", "client_id": "positron", "base_url": up.get("falcon"), "timeout_s": 1.0}
     providers: dict[str, Any] = {
         "inventory": {"type": "static_inventory", "hosts": str(DATA / "hosts.csv"), "users": str(DATA / "users.csv")},
@@ -140,6 +152,11 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
         "fleet_wrong": {"type": "fleet", "base_url": up["fleet"], "api_token": ref("fleet_wrong"), "timeout_s": 1.0},
         "falcon": {**falcon, "client_secret": ref("falcon")},
         "falcon_wrong": {**falcon, "client_secret": ref("falcon_wrong")},
+        "entra": {**entra, "client_secret": ref("entra")},
+        "entra_wrong": {**entra, "client_secret": ref("entra_wrong")},
+        "es_key": {**es, "api_key": ref("es_key")},
+        "es_basic": {**es, "username": "positron", "password": ref("es_password")},
+        "es_wrong": {**es, "api_key": ref("es_wrong")},
         "ldap_dead": _ldap(f"ldap://127.0.0.1:{free_port()}", "cn=svc,dc=corp,dc=example", ref("ldap_dead")),
     }
     if up.get("ldap"):
@@ -190,14 +207,19 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
     pd = PagerDutyEmulator(api_key=canary["pd"])
     fleet = FleetEmulator(canary["fleet"])
     falcon = FalconEmulator("positron", canary["falcon"])
+    entra = GraphEmulator("corp.example", "positron", canary["entra"])
+    entra.add_user("jdoe@corp.example", sam="jdoe", manager=entra.add_user("asmith@corp.example", sam="asmith"))
+    es = ElasticsearchEmulator(api_key=canary["es_key"], user=("positron", canary["es_password"]))
+    es.add("logs-win", **{"@timestamp": datetime.now(UTC).isoformat(), "source.ip": "10.20.0.42", "user.name": "jdoe"})
     falcon.add_device("WS-042", local_ip="10.20.0.42", last_login_user="CORP\\jdoe")
     fleet.add_host("ws-042.corp.example", primary_ip="10.20.0.42", emails=("jdoe@corp.example",))
     try:
-        async with VirusTotalEmulator(canary["vt"]) as vt, fleet, falcon:
+        async with VirusTotalEmulator(canary["vt"]) as vt, fleet, falcon, entra, es:
             await pd.start()
             try:
                 up: dict[str, Any] = {"vt": vt.base_url, "pd": pd.base_url, "splunk": splunk.port}
-                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url}
+                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url, "entra": entra.base_url}
+                up["es"] = es.base_url
                 if slapd_support.available():
                     (tmp_path / "slapd").mkdir()
                     with slapd_support.running_slapd(tmp_path / "slapd") as server:
@@ -256,6 +278,11 @@ EXPECTED_STATUSES = [
     ("fleet_wrong", "error"),
     ("falcon", "ok"),
     ("falcon_wrong", "error"),
+    ("entra", "ok"),
+    ("entra_wrong", "error"),
+    ("es_key", "ok"),
+    ("es_basic", "ok"),
+    ("es_wrong", "error"),
 ]
 
 
@@ -314,7 +341,9 @@ def test_a_config_error_never_shows_a_secret() -> None:
     bad["providers"]["splunk"]["password"] = [canary["splunk"]]  # wrong type: the error must not echo it
     bad["providers"]["fleet"]["base_url"] = f"https://u:{canary['fleet']}@fleet.example"  # a secret in a URL
     bad["providers"]["falcon"]["member_cid"] = canary["falcon"]  # a secret in the wrong field is not echoed
-    for key in ("vt", "pd", "splunk", "fleet", "falcon"):
+    bad["providers"]["entra"]["tenant_id"] = canary["entra"] + "/.."  # a secret in the wrong field, not echoed
+    bad["providers"]["es_basic"]["api_key"] = canary["es_key"]  # both auth forms: refused, not echoed
+    for key in ("vt", "pd", "splunk", "fleet", "falcon", "entra", "es_basic"):
         only = {**bad, "providers": {key: bad["providers"][key]}}
         with pytest.raises(ConfigError) as caught:
             parse_settings(only, registry())
