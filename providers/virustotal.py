@@ -1,6 +1,7 @@
-"""VirusTotal API v3: the reputation of file hashes, IP addresses and domains.
+"""VirusTotal API v3: the reputation of file hashes, IP addresses, domains and URLs.
 
-One ``GET /api/v3/{files|ip_addresses|domains}/{id}`` per lookup, authenticated with the ``x-apikey`` header (the
+One ``GET /api/v3/{files|ip_addresses|domains|urls}/{id}`` per lookup (a URL's id is its normalized form in
+unpadded base64url, as VirusTotal documents), authenticated with the ``x-apikey`` header (the
 key never goes into a URL, a log line or an error message). ``data.attributes.last_analysis_stats`` becomes a
 ``Reputation``; VirusTotal's ``{"error": {"code": ...}}`` answers become positron errors:
 
@@ -13,11 +14,13 @@ key never goes into a URL, a log line or an error message). ``data.attributes.la
     connection refused / reset                   → ProviderUnavailable;  timeout → ProviderTimeout
 
 VirusTotal is an external service: private, loopback, link-local, multicast and reserved addresses and internal
-domains are never sent (``skip_reason``; the handlers refuse them too).
+domains are never sent (``skip_reason``; the handlers refuse them too); a URL is judged by its host with the
+core's egress classification.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -26,7 +29,14 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
-from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
+from positron.queries import (
+    DOMAIN_REPUTATION,
+    HASH_REPUTATION,
+    IP_REPUTATION,
+    URL_REPUTATION,
+    Reputation,
+    Verdict,
+)
 from pydantic import Field, field_validator
 from yarl import URL
 
@@ -38,8 +48,10 @@ from positron.errors import (
     UnsupportedInput,
 )
 from positron.http import HttpResponse, HttpSource, status_error
+from positron.inputs import InputKind
 from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
 from positron.query import Answer, Lookup
+from positron.security.egress import classify
 from positron.security.secrets import Secret
 
 GUI_URL = "https://www.virustotal.com/gui"
@@ -65,6 +77,12 @@ class _Kind:
 FILES = _Kind("files", "file", "file")
 IP_ADDRESSES = _Kind("ip_addresses", "ip_address", "ip-address")
 DOMAINS = _Kind("domains", "domain", "domain")
+URLS = _Kind("urls", "url", "url")
+
+
+def url_id(url: str) -> str:
+    """VirusTotal's identifier for a URL: the URL in base64url without ``=`` padding."""
+    return base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
 class VirusTotalConfig(ProviderConfig):
@@ -140,6 +158,9 @@ class VirusTotal(Provider[VirusTotalConfig]):
             return _ip_skip_reason(lookup.value)
         if lookup.query.name == DOMAIN_REPUTATION.name:
             return _domain_skip_reason(lookup.value, self.config.internal_domains)
+        if lookup.query.name == URL_REPUTATION.name:
+            if classify(InputKind.URL, lookup.value, self.config.internal_domains) == "internal":
+                return "internal URL not sent to an external service"
         return None
 
     @answers(HASH_REPUTATION)
@@ -154,11 +175,16 @@ class VirusTotal(Provider[VirusTotalConfig]):
     async def domain_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
         return await self._reputation(lookup, DOMAINS)
 
+    @answers(URL_REPUTATION)
+    async def url_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
+        return await self._reputation(lookup, URLS)
+
     async def _reputation(self, lookup: Lookup, kind: _Kind) -> list[Answer[Reputation]]:
         reason = self.skip_reason(lookup)
         if reason is not None:
             raise UnsupportedInput(reason)
-        data = await self._get(f"/api/v3/{kind.collection}/{quote(lookup.value, safe='')}", kind)
+        object_id = url_id(lookup.value) if kind is URLS else quote(lookup.value, safe="")
+        data = await self._get(f"/api/v3/{kind.collection}/{object_id}", kind)
         if data is None:
             return []
         return [to_answer(data, kind, self.config.malicious_threshold)]
@@ -283,8 +309,8 @@ def _count(stats: dict[str, Any], name: str) -> int:
 
 def _object_id(data: dict[str, Any], kind: _Kind) -> str:
     object_id: str = data["id"]
-    if kind is FILES and not _SHA256.match(object_id):
-        raise BadResponse("virustotal sent a file id that is not a SHA-256")
+    if kind in (FILES, URLS) and not _SHA256.match(object_id):
+        raise BadResponse(f"virustotal sent a {kind.object_type} id that is not a SHA-256")
     return quote(object_id, safe=":.")
 
 

@@ -9,7 +9,7 @@ from positron.queries.identity import USER_GROUPS, USER_INFO, USER_MANAGER
 from positron.queries.models import OnCall, Person, Reputation, UserInfo, Verdict
 from positron.queries.network import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC
 from positron.queries.oncall import TEAM_ONCALL
-from positron.queries.reputation import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION
+from positron.queries.reputation import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, URL_REPUTATION
 
 from positron.catalog import Catalog, canonical_name
 
@@ -24,6 +24,7 @@ CATALOG = Catalog(
         HASH_REPUTATION,
         IP_REPUTATION,
         DOMAIN_REPUTATION,
+        URL_REPUTATION,
         TEAM_ONCALL,
     )
 )
@@ -39,6 +40,7 @@ __all__ = [
     "IP_TO_HOSTNAME",
     "IP_TO_MAC",
     "TEAM_ONCALL",
+    "URL_REPUTATION",
     "USER_GROUPS",
     "USER_INFO",
     "USER_MANAGER",

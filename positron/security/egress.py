@@ -7,6 +7,7 @@ internal instances, ``amber`` for external ones, as Cortex analyzers default to)
 - internal: private, loopback, link-local, reserved, multicast, unspecified and shared (CGNAT) IP addresses;
   host names without a dot; names under ``security.internal_domains`` or a special-use suffix (``.local``,
   ``.internal``, ``.corp``, ...); every user name and MAC address (they name people and devices inside).
+- a URL is classified by its host (an internal address or name makes the whole URL internal).
 - external: public IP addresses, public domains and host names, hashes, team names (an on-call service is
   configured for exactly those).
 
@@ -20,7 +21,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Literal, get_args
 
-from positron.inputs import InputKind
+from positron.inputs import InputKind, url_host
 
 Tlp = Literal["clear", "green", "amber", "red"]
 Egress = Literal["internal", "external"]
@@ -67,6 +68,14 @@ def _internal_name(value: str, internal_domains: Iterable[str]) -> bool:
     return False
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def classify(kind: InputKind, value: str, internal_domains: Iterable[str] = ()) -> Egress:
     """Whether a normalized input value is internal (must not leave) or external."""
     if kind in ALWAYS_INTERNAL:
@@ -75,6 +84,10 @@ def classify(kind: InputKind, value: str, internal_domains: Iterable[str] = ()) 
         return "internal" if _internal_ip(value) else "external"
     if kind in (InputKind.HOSTNAME, InputKind.DOMAIN):
         return "internal" if _internal_name(value, internal_domains) else "external"
+    if kind == InputKind.URL:  # a URL is as internal as its host
+        host = url_host(value)
+        internal = _internal_ip(host) if _is_ip(host) else _internal_name(host, internal_domains)
+        return "internal" if internal else "external"
     return "external"  # hashes and team names say nothing secret about the inside
 
 

@@ -92,6 +92,20 @@ async def test_internal_domains_are_kept_in_even_when_the_provider_would_send_th
     assert [r.path for r in vt.requests] == ["/api/v3/domains/example.com"]
 
 
+async def test_an_internal_url_never_reaches_virustotal(vt: VirusTotalEmulator) -> None:
+    security = {"internal_domains": ["corp.example"], "audit": {"destination": None}}
+    async with client({"virustotal": vt_instance(vt)}, security=security) as c:
+        inside = await c.post(
+            "/v1/queries/URL_REPUTATION", json={"value": "hxxps://wiki.corp[.]example/x"}, headers=auth("root")
+        )
+        outside = await c.post(
+            "/v1/queries/URL_REPUTATION", json={"value": "https://example.com/wiki.corp.example"}, headers=auth("root")
+        )
+    assert status(inside.json(), "virustotal")["error"] == EGRESS
+    assert status(outside.json(), "virustotal")["status"] in ("ok", "no_data")
+    assert len(vt.requests) == 1 and vt.requests[0].path.startswith("/api/v3/urls/")
+
+
 async def test_only_an_instance_that_allows_internal_values_gets_them() -> None:
     fake = {"type": "fake", "answer": "ws-1", "egress": "external"}
     b = broker(
@@ -132,6 +146,13 @@ async def test_only_an_instance_that_allows_internal_values_gets_them() -> None:
         (InputKind.MAC, "00:16:3e:12:34:56", "internal"),
         (InputKind.HASH, "44d88612fea8a8f36de82e1278abb02f", "external"),
         (InputKind.TEAM, "soc", "external"),
+        (InputKind.URL, "http://10.1.2.3/admin", "internal"),
+        (InputKind.URL, "https://wiki.corp.example/x", "internal"),
+        (InputKind.URL, "http://[fd00::1]/", "internal"),
+        (InputKind.URL, "http://intranet/", "internal"),
+        (InputKind.URL, "https://example.com/corp.example", "external"),
+        (InputKind.URL, "http://198.51.100.7/gate.php", "internal"),  # TEST-NET-2: not global
+        (InputKind.URL, "http://8.8.8.8/", "external"),
     ],
 )
 def test_values_are_classified(kind: InputKind, value: str, expected: str) -> None:

@@ -60,7 +60,7 @@ class UserInfo:
 
 @dataclass(frozen=True, slots=True)
 class Reputation:
-    """HASH_REPUTATION / IP_REPUTATION / DOMAIN_REPUTATION's answer: one verdict and the summed counts."""
+    """HASH_/IP_/DOMAIN_/URL_REPUTATION's answer: one verdict and the summed counts."""
 
     verdict: Verdict
     malicious: int = 0
