@@ -1,6 +1,7 @@
 """Load time, memory and lookup rate of the blocklist provider at 1,000,000 entries.
 
-Run: ``.venv/bin/python -m bench.blocklist [--entries N] [--lookups N] [--compare-radix]``. A plain-text feed of
+Run: ``.venv/bin/python bench/blocklist.py [--entries N] [--lookups N] [--compare-radix]`` (as a script, so
+``positron`` is the installed package, not the checkout folder). A plain-text feed of
 N entries is generated (70 % IPv4 addresses, 25 % IPv4 ranges /16–/28, 5 % IPv6 ranges /32–/64, with a Spamhaus-style
 ``; SBL`` comment on every line) and loaded through the provider's own parser (``_feed._parse``: inet_pton, the two
 pytricia tries). Then: raw longest-prefix lookups per second (``FeedIndex.match_ip``, half of them hits), and full

@@ -56,6 +56,7 @@ EXAMPLE_ENV = {
     "SPLUNK_TOKEN": "y" * 20,
     "VT_API_KEY": "z" * 64,
     "PAGERDUTY_API_KEY": "p" * 20,
+    "MISP_API_KEY": "m" * 40,
 }
 
 
