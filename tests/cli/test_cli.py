@@ -57,6 +57,7 @@ EXAMPLE_ENV = {
     "VT_API_KEY": "z" * 64,
     "PAGERDUTY_API_KEY": "p" * 20,
     "MISP_API_KEY": "m" * 40,
+    "ABUSEIPDB_API_KEY": "a" * 80,
 }
 
 
