@@ -33,7 +33,7 @@ from positron.merge import Merged, Sourced, merge
 from positron.provider import Provider
 from positron.query import Answer, Lookup, Query
 from positron.state.backends import State, memory_state
-from positron.state.cache import AnswerCache, cache_key, config_fingerprint, ttl_for
+from positron.state.cache import cache_key, config_fingerprint, ttl_for
 from positron.state.circuit import Circuit, CircuitOpen
 from positron.state.ratelimit import Limiter
 
@@ -86,19 +86,14 @@ class Instance:
         return self.provider.name
 
 
-def _is_transient(exc: Exception) -> bool:
-    return isinstance(exc, ProviderError) and exc.transient
-
-
 class Engine:
-    """``state`` holds the cache, single-flight and rate limits (in-memory by default, or Redis-backed);
-    ``cache`` alone is the older way to give an in-memory cache."""
+    """``state`` holds the cache, single-flight and rate limits (in-memory and cache-less by default, or
+    Redis-backed)."""
 
     def __init__(
         self,
         providers: Sequence[Provider[Any]],
         config: EngineConfig,
-        cache: AnswerCache | None = None,
         *,
         state: State | None = None,
         circuit: CircuitConfig | None = None,
@@ -107,8 +102,6 @@ class Engine:
         self.config = config
         self.catalog = catalog if catalog is not None else Catalog.load()  # the queries, by name
         self.state = state if state is not None else memory_state(0)
-        if state is None:
-            self.state.cache = cache
         self.cache = self.state.cache
         self.metrics = self.state.metrics
         breaker = circuit or CircuitConfig(failures=0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from positron.errors import (
 
 Params = Mapping[str, str] | Sequence[tuple[str, str]] | None
 RESET_HEADERS = ("RateLimit-Reset", "X-RateLimit-Reset", "X-RateLimit-RetryAfter")
+_ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # a reset header larger than this is an epoch timestamp, not a delay in seconds
 _EPOCH_THRESHOLD_S = 1_000_000_000
 
@@ -67,6 +69,21 @@ class HttpResponse:
     @property
     def retry_after(self) -> float | None:
         return retry_after(self.headers)
+
+    @property
+    def error_code(self) -> str | None:
+        """The ``error.code`` of a JSON error document ``{"error": {"code": ...}}`` (PagerDuty, VirusTotal and
+        many REST APIs answer so) when it is a number or a short word. The free-text message is never kept: it
+        can echo what was sent."""
+        try:
+            doc = json.loads(self.body)
+        except ValueError:
+            return None
+        error = doc.get("error") if isinstance(doc, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        if isinstance(code, int) and not isinstance(code, bool):
+            return str(code)
+        return code if isinstance(code, str) and _ERROR_CODE.match(code) else None
 
 
 class HttpSource:
@@ -148,7 +165,7 @@ class HttpSource:
 def status_error(response: HttpResponse, detail: str = "") -> ProviderError:
     """The provider error for a status the provider did not handle itself (see the table above)."""
     status = response.status
-    where = f"{response.label}: HTTP {status}" + (f" {detail}" if detail else "")
+    where = f"{response.label}: HTTP {status}" + (f", {detail}" if detail else "")
     if status in (401, 403):
         return ProviderAuthError(f"{where}: the credentials were refused")
     if status == 429:

@@ -6,6 +6,12 @@ A provider type is a subclass of ``Provider`` with a ``type_name``, a pydantic `
 two instances of one type are two objects with their own clients.
 
 Handlers return a list of ``Answer`` (empty = found nothing) or raise a ``ProviderError``.
+
+This module is a provider author's one import: besides the interface it re-exports the answer model
+(``Answer``, ``Lookup``, ``Query``), the provider errors, ``Secret``, the input normalizers (to check what a
+source sends back) and the HTTP plumbing of ``positron.http`` (``HttpSource``, ``raise_for_status``, ...). Query
+objects and their output models come from ``positron.queries``. A meta-test (tests/core/test_layout.py) keeps
+providers/ to these two.
 """
 
 from __future__ import annotations
@@ -19,8 +25,32 @@ import anyio
 import anyio.to_thread
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from positron.errors import (
+    BadResponse,
+    ConfigError,
+    InvalidInput,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    UnsupportedInput,
+)
+from positron.http import HttpResponse, HttpSource, raise_for_status, retry_after, status_error
+from positron.inputs import (
+    normalize_domain,
+    normalize_hash,
+    normalize_hostname,
+    normalize_ip,
+    normalize_mac,
+    normalize_team,
+    normalize_url,
+    normalize_username,
+    url_host,
+)
 from positron.query import Answer, Lookup, Query
-from positron.security.egress import Tlp, parse_tlp
+from positron.security.egress import Tlp, parse_tlp, tlp_rank
+from positron.security.secrets import Secret
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -135,3 +165,42 @@ class Provider(Generic[C]):
     async def ask(self, lookup: Lookup) -> list[Answer[Any]]:
         handler = self.handlers[lookup.query.name]
         return await handler(self, lookup)
+
+
+__all__ = [
+    "Answer",
+    "BadResponse",
+    "ConfigError",
+    "Health",
+    "HttpResponse",
+    "HttpSource",
+    "InvalidInput",
+    "Lookup",
+    "Provider",
+    "ProviderAuthError",
+    "ProviderConfig",
+    "ProviderError",
+    "ProviderRateLimited",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "Query",
+    "RateLimit",
+    "Secret",
+    "Tlp",
+    "UnsupportedInput",
+    "answers",
+    "normalize_domain",
+    "normalize_hash",
+    "normalize_hostname",
+    "normalize_ip",
+    "normalize_mac",
+    "normalize_team",
+    "normalize_url",
+    "normalize_username",
+    "parse_tlp",
+    "raise_for_status",
+    "retry_after",
+    "status_error",
+    "tlp_rank",
+    "url_host",
+]

@@ -29,11 +29,21 @@ from positron.queries import IP_REPUTATION, Reputation, Verdict
 from pydantic import Field, field_validator, model_validator
 from yarl import URL
 
-from positron.errors import BadResponse, ProviderError, UnsupportedInput
-from positron.http import HttpSource, status_error
-from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
-from positron.query import Answer, Lookup
-from positron.security.secrets import Secret
+from positron.provider import (
+    Answer,
+    BadResponse,
+    Health,
+    HttpSource,
+    Lookup,
+    Provider,
+    ProviderConfig,
+    ProviderError,
+    RateLimit,
+    Secret,
+    UnsupportedInput,
+    answers,
+    status_error,
+)
 
 FREE_PLAN_LIMITS = (RateLimit(requests=1000, per_s=86_400),)
 REPORT_URL = "https://www.abuseipdb.com/check/{ip}"

@@ -23,10 +23,20 @@ import dns.reversename
 from positron.queries.network import HOSTNAME_TO_IP, IP_TO_HOSTNAME
 from pydantic import Field, field_validator
 
-from positron.errors import BadResponse, InvalidInput, ProviderError, ProviderTimeout, ProviderUnavailable
-from positron.inputs import normalize_hostname
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
+from positron.provider import (
+    Answer,
+    BadResponse,
+    Health,
+    InvalidInput,
+    Lookup,
+    Provider,
+    ProviderConfig,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    answers,
+    normalize_hostname,
+)
 
 PRESENT_CONFIDENCE = 0.7
 PAST_CONFIDENCE = 0.35

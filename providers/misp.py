@@ -30,7 +30,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from positron.queries import (
     DOMAIN_REPUTATION,
@@ -43,12 +43,22 @@ from positron.queries import (
 from pydantic import Field, field_validator
 from yarl import URL
 
-from positron.errors import BadResponse, ProviderError
-from positron.http import HttpSource, raise_for_status
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
-from positron.security.egress import TLP_LEVELS, Tlp, parse_tlp, tlp_rank
-from positron.security.secrets import Secret
+from positron.provider import (
+    Answer,
+    BadResponse,
+    Health,
+    HttpSource,
+    Lookup,
+    Provider,
+    ProviderConfig,
+    ProviderError,
+    Secret,
+    Tlp,
+    answers,
+    parse_tlp,
+    raise_for_status,
+    tlp_rank,
+)
 
 ATTRIBUTE_TYPES: dict[str, tuple[str, ...]] = {
     HASH_REPUTATION.name: ("md5", "sha1", "sha256", "filename|md5", "filename|sha1", "filename|sha256"),
@@ -252,7 +262,7 @@ def _tlp_of(tag: str) -> Tlp | None:
     if not name.startswith("tlp:"):
         return None
     level = parse_tlp(name.removeprefix("tlp:").replace("+strict", ""))
-    return next((known for known in TLP_LEVELS if known == level), None)
+    return next((known for known in get_args(Tlp) if known == level), None)
 
 
 def _time(value: Any) -> datetime | None:

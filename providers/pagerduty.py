@@ -8,32 +8,31 @@ results joined. Each on-call entry becomes one answer: level 1 has confidence 1.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-import aiohttp
-from multidict import CIMultiDictProxy
 from positron.queries import TEAM_ONCALL, OnCall
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from yarl import URL
 
-from positron.errors import (
+from positron.provider import (
+    Answer,
     BadResponse,
+    Health,
+    HttpResponse,
+    HttpSource,
     InvalidInput,
+    Lookup,
+    Provider,
     ProviderAuthError,
+    ProviderConfig,
     ProviderError,
-    ProviderRateLimited,
-    ProviderTimeout,
-    ProviderUnavailable,
+    Secret,
+    answers,
+    normalize_team,
+    status_error,
 )
-from positron.inputs import normalize_team
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
-from positron.security.secrets import Secret
 
 log = logging.getLogger(__name__)
 
@@ -108,24 +107,23 @@ class PagerDuty(Provider[PagerDutyConfig]):
 
     def __init__(self, name: str, config: PagerDutyConfig) -> None:
         super().__init__(name, config)
-        self._session: aiohttp.ClientSession | None = None
-        self._host = URL(config.base_url).host or "?"
-
-    async def open(self) -> None:
-        self._session = aiohttp.ClientSession(
+        self._where = f"PagerDuty at {URL(config.base_url).host}"
+        self._http = HttpSource(
+            config.base_url,
+            label=self._where,
             headers={
-                "Authorization": f"Token token={self.config.api_key.get_secret_value()}",
+                "Authorization": f"Token token={config.api_key.get_secret_value()}",
                 "Accept": ACCEPT,
                 "Content-Type": "application/json",
             },
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-            raise_for_status=False,
+            timeout_s=config.timeout_s,
         )
 
+    async def open(self) -> None:
+        await self._http.open()
+
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()
 
     async def health(self) -> Health:
         try:
@@ -134,9 +132,9 @@ class PagerDuty(Provider[PagerDutyConfig]):
             return Health(ok=False, detail=exc.message)
         abilities = body.get("abilities") if isinstance(body, dict) else None
         if not isinstance(abilities, list):
-            return Health(ok=False, detail=f"PagerDuty at {self._host}: malformed /abilities response")
+            return Health(ok=False, detail=f"{self._where}: malformed /abilities response")
         return Health(
-            ok=True, detail=f"PagerDuty at {self._host}: API key accepted, {len(abilities)} abilities"
+            ok=True, detail=f"{self._where}: API key accepted, {len(abilities)} abilities"
         )
 
     @answers(TEAM_ONCALL)
@@ -177,49 +175,25 @@ class PagerDuty(Provider[PagerDutyConfig]):
     def _page(self, body: Any) -> tuple[list[Any], int, bool]:
         oncalls = body.get("oncalls") if isinstance(body, dict) else None
         if not isinstance(oncalls, list):
-            raise BadResponse(f"PagerDuty at {self._host}: response has no 'oncalls' list")
+            raise BadResponse(f"{self._where}: response has no 'oncalls' list")
         limit = body.get("limit")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             limit = len(oncalls)
         return oncalls, limit, body.get("more") is True
 
     async def _get(self, path: str, params: list[tuple[str, str]]) -> Any:
-        if self._session is None:
-            raise ProviderUnavailable(f"{self.name}: provider is not open")
-        try:
-            async with self._session.get(
-                self.config.base_url + path, params=params, allow_redirects=False
-            ) as response:
-                status, headers, raw = response.status, response.headers, await response.read()
-        except TimeoutError as exc:
-            raise ProviderTimeout(
-                f"PagerDuty at {self._host} did not answer within {self.config.timeout_s:g} s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderUnavailable(
-                f"cannot reach PagerDuty at {self._host} ({type(exc).__name__})"
-            ) from exc
-        if status != 200:
-            raise self._http_error(status, headers, raw)
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise BadResponse(f"PagerDuty at {self._host}: {path} returned malformed JSON") from exc
+        response = await self._http.get(path, params=params)
+        if response.status != 200:
+            raise self._http_error(response)
+        return response.json()
 
-    def _http_error(self, status: int, headers: CIMultiDictProxy[str], raw: bytes) -> ProviderError:
-        code = _error_code(raw)
-        where = f"PagerDuty at {self._host}: HTTP {status}" + (
-            f", error code {code}" if code is not None else ""
-        )
-        if status == 401:
-            return ProviderAuthError(f"{where}: the API key was rejected")
-        if status == 403:
+    def _http_error(self, response: HttpResponse) -> ProviderError:
+        code = response.error_code
+        detail = f"error code {code}" if code is not None else ""
+        if response.status == 403:
+            where = f"{self._where}: HTTP 403" + (f", {detail}" if detail else "")
             return ProviderAuthError(f"{where}: the API key lacks access to on-calls")
-        if status == 429:
-            return ProviderRateLimited(f"{where}: rate limited", retry_after=_retry_after(headers))
-        if status >= 500:
-            return ProviderUnavailable(f"{where}: server error")
-        return BadResponse(f"{where}: unexpected status")
+        return status_error(response, detail)
 
     # --- answers ---
 
@@ -244,10 +218,10 @@ class PagerDuty(Provider[PagerDutyConfig]):
         user = raw.get("user") if isinstance(raw, dict) else None
         level = raw.get("escalation_level") if isinstance(raw, dict) else None
         if not isinstance(user, dict) or not isinstance(level, int) or isinstance(level, bool) or level < 1:
-            raise BadResponse(f"PagerDuty at {self._host}: malformed on-call entry")
+            raise BadResponse(f"{self._where}: malformed on-call entry")
         name = _text(user.get("summary")) or _text(user.get("name"))
         if name is None:
-            raise BadResponse(f"PagerDuty at {self._host}: on-call entry without a user name")
+            raise BadResponse(f"{self._where}: on-call entry without a user name")
         email = _text(user.get("email"))
         try:
             oncall = OnCall(
@@ -258,7 +232,7 @@ class PagerDuty(Provider[PagerDutyConfig]):
                 end=_time(raw.get("end")),
             )
         except ValueError as exc:
-            raise BadResponse(f"PagerDuty at {self._host}: malformed on-call start or end") from exc
+            raise BadResponse(f"{self._where}: malformed on-call start or end") from exc
         policy = raw.get("escalation_policy")
         ref = _text(user.get("html_url")) or (
             _text(policy.get("html_url")) if isinstance(policy, dict) else None
@@ -291,39 +265,3 @@ def _time(value: Any) -> datetime | None:
         raise ValueError("not a string")
     parsed = datetime.fromisoformat(value)
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def _error_code(raw: bytes) -> int | None:
-    """PagerDuty's numeric error code from ``{"error": {"code": ...}}``; its message text is not used."""
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, int) and not isinstance(code, bool) else None
-
-
-def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
-    """Seconds to wait: ``Retry-After`` (seconds or an HTTP date), else ``ratelimit-reset`` (seconds)."""
-    value = headers.get("Retry-After")
-    if value is not None:
-        seconds = _seconds(value)
-        if seconds is not None:
-            return seconds
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
-    reset = headers.get("ratelimit-reset")
-    return _seconds(reset) if reset is not None else None
-
-
-def _seconds(value: str) -> float | None:
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -39,20 +39,27 @@ from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, USER_INF
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from splunklib import binding, client
 
-from positron.errors import (
+from positron.provider import (
+    Answer,
     BadResponse,
+    Health,
     InvalidInput,
+    Lookup,
+    Provider,
     ProviderAuthError,
+    ProviderConfig,
     ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    Secret,
     UnsupportedInput,
+    answers,
+    normalize_hostname,
+    normalize_ip,
+    normalize_mac,
+    normalize_username,
 )
-from positron.inputs import normalize_hostname, normalize_ip, normalize_mac, normalize_username
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
-from positron.security.secrets import Secret
 
 log = logging.getLogger(__name__)
 

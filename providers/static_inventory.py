@@ -33,10 +33,21 @@ from positron.queries import (
 from positron.queries.models import Person, Reputation, UserInfo, Verdict
 from pydantic import Field
 
-from positron.errors import InvalidInput, ProviderUnavailable
-from positron.inputs import normalize_domain, normalize_hash, normalize_hostname, normalize_ip, normalize_mac
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
+from positron.provider import (
+    Answer,
+    Health,
+    InvalidInput,
+    Lookup,
+    Provider,
+    ProviderConfig,
+    ProviderUnavailable,
+    answers,
+    normalize_domain,
+    normalize_hash,
+    normalize_hostname,
+    normalize_ip,
+    normalize_mac,
+)
 
 Row = dict[str, str]
 

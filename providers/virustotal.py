@@ -14,8 +14,8 @@ key never goes into a URL, a log line or an error message). ``data.attributes.la
     connection refused / reset                   → ProviderUnavailable;  timeout → ProviderTimeout
 
 VirusTotal is an external service: private, loopback, link-local, multicast and reserved addresses and internal
-domains are never sent (``skip_reason``; the handlers refuse them too); a URL is judged by its host with the
-core's egress classification.
+domains are never sent (``skip_reason``; the handlers refuse them too); a URL is judged by its host by the core's
+egress classification, which the guard applies before any provider is asked.
 """
 
 from __future__ import annotations
@@ -40,19 +40,24 @@ from positron.queries import (
 from pydantic import Field, field_validator
 from yarl import URL
 
-from positron.errors import (
+from positron.provider import (
+    Answer,
     BadResponse,
+    Health,
+    HttpResponse,
+    HttpSource,
+    Lookup,
+    Provider,
     ProviderAuthError,
+    ProviderConfig,
     ProviderError,
     ProviderRateLimited,
+    RateLimit,
+    Secret,
     UnsupportedInput,
+    answers,
+    status_error,
 )
-from positron.http import HttpResponse, HttpSource, status_error
-from positron.inputs import InputKind
-from positron.provider import Health, Provider, ProviderConfig, RateLimit, answers
-from positron.query import Answer, Lookup
-from positron.security.egress import classify
-from positron.security.secrets import Secret
 
 GUI_URL = "https://www.virustotal.com/gui"
 EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
@@ -63,7 +68,6 @@ CONFIDENCE_FLOOR = 0.3
 ENGINES_FOR_FULL_CONFIDENCE = 20
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_ERROR_CODE = re.compile(r"^[A-Za-z]{1,64}$")
 _DOMAIN_SUFFIX = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 
 
@@ -158,10 +162,7 @@ class VirusTotal(Provider[VirusTotalConfig]):
             return _ip_skip_reason(lookup.value)
         if lookup.query.name == DOMAIN_REPUTATION.name:
             return _domain_skip_reason(lookup.value, self.config.internal_domains)
-        if lookup.query.name == URL_REPUTATION.name:
-            if classify(InputKind.URL, lookup.value, self.config.internal_domains) == "internal":
-                return "internal URL not sent to an external service"
-        return None
+        return None  # a URL: the guard's egress classification (by its host) decides, like for every provider
 
     @answers(HASH_REPUTATION)
     async def hash_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
@@ -228,7 +229,7 @@ def _domain_skip_reason(value: str, internal_domains: list[str]) -> str | None:
 
 def _raise_for_status(response: HttpResponse) -> None:
     """Raise the positron error for a non-200 answer; return when it means "no such object"."""
-    status, code = response.status, _error_code(response.body)
+    status, code = response.status, response.error_code
     shown = f"HTTP {status} {code}" if code else f"HTTP {status}"
     if (status, code) in ((404, "NotFoundError"), (400, "NotAvailableYet")):
         return
@@ -241,17 +242,6 @@ def _raise_for_status(response: HttpResponse) -> None:
     if status >= 500:
         raise status_error(response, code or "")
     raise BadResponse(f"unexpected answer from virustotal ({shown}); check base_url")
-
-
-def _error_code(body: bytes) -> str | None:
-    """VirusTotal's ``error.code`` when the body is its error document (the free-text message is not kept)."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    error = doc.get("error") if isinstance(doc, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) and _ERROR_CODE.match(code) else None
 
 
 def _parse_data(body: bytes, kind: _Kind) -> dict[str, Any]:

@@ -143,9 +143,6 @@ class KeyStore:
     def __len__(self) -> int:
         return len(self._by_hash)
 
-    def principals(self) -> dict[str, tuple[str, ...]]:
-        return {e.principal: e.groups for e in self._by_hash.values()}
-
     def authenticate(self, token: str | None, now: datetime | None = None) -> Principal:
         """The principal of a valid, unexpired key; else AuthenticationFailed saying only "invalid"."""
         if not token or len(token) > 256:

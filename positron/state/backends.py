@@ -35,10 +35,6 @@ class State:
             return LocalLimiter(limits)
         return RedisLimiter(self.redis, instance, limits)
 
-    @property
-    def backend(self) -> str:
-        return "memory" if self.redis is None else "redis"
-
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.close()

@@ -88,9 +88,3 @@ class Circuit:
             self.failure()
         elif self.state == "open":
             self._set("half_open")
-
-    @property
-    def retry_in(self) -> float | None:
-        if self.state != "open":
-            return None
-        return max(0.0, self.opened_at + self.cooldown_s - time.monotonic())

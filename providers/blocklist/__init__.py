@@ -27,10 +27,16 @@ from typing import ClassVar
 from positron.queries import DOMAIN_REPUTATION, IP_REPUTATION, URL_REPUTATION, Reputation, Verdict
 from pydantic import Field, field_validator
 
-from positron.errors import ProviderUnavailable
-from positron.inputs import url_host
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
+from positron.provider import (
+    Answer,
+    Health,
+    Lookup,
+    Provider,
+    ProviderConfig,
+    ProviderUnavailable,
+    answers,
+    url_host,
+)
 
 from ._feed import Feed, FeedConfig, refresh
 from ._index import EntryKind, FeedIndex, Match

@@ -17,13 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from positron.queries import Verdict
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from yarl import URL
 
-from positron.errors import ProviderError
-from positron.http import HttpSource, raise_for_status
-from positron.security.secrets import Secret
-from positron.verdict import Verdict
+from positron.provider import HttpSource, ProviderError, Secret, raise_for_status
 
 from ._index import ALL_KINDS, CsvLayout, EntryKind, FeedIndex, build, csv_entries, text_entries
 

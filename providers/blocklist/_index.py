@@ -26,8 +26,7 @@ from typing import Any, Literal
 
 import pytricia
 
-from positron.errors import InvalidInput
-from positron.inputs import normalize_domain, normalize_url
+from positron.provider import InvalidInput, normalize_domain, normalize_url
 
 EntryKind = Literal["ip", "domain", "url"]
 ALL_KINDS: frozenset[EntryKind] = frozenset({"ip", "domain", "url"})

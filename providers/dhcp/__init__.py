@@ -19,9 +19,7 @@ from positron.providers.dhcp._source import LeaseSource
 from positron.queries.network import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from positron.errors import ProviderUnavailable
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
+from positron.provider import Answer, Health, Lookup, Provider, ProviderConfig, ProviderUnavailable, answers
 
 CONFIDENCE = 0.95
 

@@ -25,9 +25,17 @@ from positron.providers.ldap._config import LdapConfig
 from positron.providers.ldap._directory import Directory, Entry, Session, md4_available, rdn_value
 from positron.queries import USER_GROUPS, USER_INFO, USER_MANAGER, Person, UserInfo
 
-from positron.errors import ConfigError, ProviderError, ProviderUnavailable
-from positron.provider import Health, Provider, ProviderConfig, answers
-from positron.query import Answer, Lookup
+from positron.provider import (
+    Answer,
+    ConfigError,
+    Health,
+    Lookup,
+    Provider,
+    ProviderConfig,
+    ProviderError,
+    ProviderUnavailable,
+    answers,
+)
 
 T = TypeVar("T")
 ACCOUNTDISABLE = 0x2  # the userAccountControl bit of a disabled account

@@ -12,8 +12,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import parse_dn
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from positron.provider import ProviderConfig
-from positron.security.secrets import Secret
+from positron.provider import ProviderConfig, Secret
 
 _ATTRIBUTE = r"^([A-Za-z][A-Za-z0-9-]*|\d+(\.\d+)+)$"  # an attribute name or OID: goes into filters unescaped
 

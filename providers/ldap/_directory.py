@@ -34,7 +34,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 from positron.providers.ldap._config import LdapConfig, Target
 
-from positron.errors import BadResponse, ProviderAuthError, ProviderError, ProviderTimeout, ProviderUnavailable
+from positron.provider import BadResponse, ProviderAuthError, ProviderError, ProviderTimeout, ProviderUnavailable
 
 T = TypeVar("T")
 

@@ -13,12 +13,12 @@ from positron.queries import IP_REPUTATION, IP_TO_HOSTNAME
 from positron.config import EngineConfig
 from positron.engine import Engine
 from positron.errors import InvalidInput, UnknownProvider
-from positron.state.cache import MemoryCache
+from positron.state.backends import memory_state
 from tests.support.fakes import Fake, fake
 
 
 def engine(*providers: Fake, cache: bool = False, **config: Any) -> Engine:
-    return Engine(list(providers), EngineConfig(**config), MemoryCache() if cache else None)
+    return Engine(list(providers), EngineConfig(**config), state=memory_state() if cache else None)
 
 
 def by_name(result: Any) -> dict[str, Any]:

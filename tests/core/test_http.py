@@ -137,3 +137,25 @@ def test_retry_after_forms() -> None:
 def test_status_error_never_carries_a_body() -> None:
     error = status_error(HttpResponse(500, CIMultiDictProxy(CIMultiDict()), b"secret=hunter2", "src.example"))
     assert "hunter2" not in error.message and "src.example" in error.message
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"error": {"code": 2006, "message": "Invalid key sk-123"}}', "2006"),
+        (b'{"error": {"code": "QuotaExceededError", "message": "x"}}', "QuotaExceededError"),
+        (b'{"error": {"code": true}}', None),
+        (b'{"error": {"code": "no spaces or <tags> allowed"}}', None),
+        (b'{"error": "flat"}', None),
+        (b"[]", None),
+        (b"<html>", None),
+    ],
+)
+def test_error_code_keeps_the_code_never_the_message(body: bytes, code: str | None) -> None:
+    response = HttpResponse(400, CIMultiDictProxy(CIMultiDict()), body, "src.example")
+    assert response.error_code == code
+
+
+def test_status_error_names_the_detail() -> None:
+    error = status_error(_response(400), "error code 2001")
+    assert isinstance(error, BadResponse) and "src.example: HTTP 400, error code 2001" in error.message

@@ -56,3 +56,37 @@ def test_no_symlinks_in_the_repository() -> None:
     files = subprocess.run(["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     links = [line.split("\t")[1] for line in files.splitlines() if line.startswith("120000")]
     assert links == []
+
+
+PROVIDER_SURFACE = ("positron.provider", "positron.queries")
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "providers").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_providers_import_the_core_only_through_its_public_surface(path: Path) -> None:
+    """What a provider author imports comes from one place: positron.provider (interface, answer model, errors,
+    Secret, normalizers, HTTP plumbing) and positron.queries (query objects and their models); a provider
+    package may import its own modules."""
+    rel = path.relative_to(ROOT / "providers")
+    own = "positron.providers." + (rel.parts[0] if len(rel.parts) > 1 else rel.stem)
+    core = {m for m in _imports(path) if m == "positron" or m.startswith("positron.")}
+    allowed = {
+        m for m in core if m in PROVIDER_SURFACE or m.startswith("positron.queries.") or m.startswith(own)
+    }
+    assert core - allowed == set(), f"providers/{rel} imports {sorted(core - allowed)}: use positron.provider"
+
+
+def test_the_provider_surface_is_explicit_and_sorted() -> None:
+    import positron.provider as surface
+
+    assert surface.__all__ == sorted(surface.__all__)
+    assert all(hasattr(surface, name) for name in surface.__all__)
+    used = {
+        alias.name
+        for path in (ROOT / "providers").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "positron.provider"
+        for alias in node.names
+    }
+    assert used - set(surface.__all__) == set(), "providers import names positron.provider does not export"

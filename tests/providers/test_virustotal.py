@@ -394,9 +394,6 @@ async def test_health_rate_limited(make_provider: MakeProvider, vt: VirusTotalEm
         (DOMAIN_REPUTATION, "corp.example.com"),
         (DOMAIN_REPUTATION, "printer.local"),
         (DOMAIN_REPUTATION, "db.internal"),
-        (URL_REPUTATION, "http://10.1.2.3/admin"),
-        (URL_REPUTATION, "hxxps://intranet.corp.example.com/login"),
-        (URL_REPUTATION, "http://[fd00::5]:8080/x"),
     ],
 )
 async def test_internal_values_are_never_sent(make_provider: MakeProvider, vt: VirusTotalEmulator, query, value):
