@@ -58,6 +58,7 @@ EXAMPLE_ENV = {
     "PAGERDUTY_API_KEY": "p" * 20,
     "MISP_API_KEY": "m" * 40,
     "ABUSEIPDB_API_KEY": "a" * 80,
+    "INTEL_CLIENT_SECRET": "i" * 32,
 }
 
 
