@@ -10,6 +10,8 @@ import pytest
 
 from positron.inputs import InputKind
 from positron.security.egress import classify, parse_tlp, skip_reason
+from tests.emulators.abuseipdb import AbuseIpdbEmulator
+from tests.emulators.misp import MispEmulator
 from tests.emulators.virustotal import VirusTotalEmulator
 from tests.security.support import auth, broker, client, serving
 
@@ -104,6 +106,31 @@ async def test_an_internal_url_never_reaches_virustotal(vt: VirusTotalEmulator) 
     assert status(inside.json(), "virustotal")["error"] == EGRESS
     assert status(outside.json(), "virustotal")["status"] in ("ok", "no_data")
     assert len(vt.requests) == 1 and vt.requests[0].path.startswith("/api/v3/urls/")
+
+
+async def test_internal_values_never_reach_the_external_intel_sources(vt: VirusTotalEmulator) -> None:
+    """AbuseIPDB and http_json are external by default, MISP when configured so; the in-house MISP gets them."""
+    async with AbuseIpdbEmulator("abuse-key") as abuse, MispEmulator("misp-key") as misp:
+        declared = {
+            "type": "http_json",
+            "base_url": vt.base_url,
+            "auth": {"type": "header", "name": "x-apikey", "value": VT_KEY},
+            "requests": {"IP_REPUTATION": {"path": "/api/v3/ip_addresses/{value}", "answer": {"verdict": "'unknown'"}}},
+        }
+        misp_config = {"type": "misp", "api_key": "misp-key", "base_url": misp.base_url}
+        providers = {
+            "abuseipdb": {"type": "abuseipdb", "api_key": "abuse-key", "base_url": abuse.base_url},
+            "declared": declared,
+            "misp_community": {**misp_config, "egress": "external"},
+            "misp_inhouse": misp_config,
+        }
+        async with client(providers) as c:
+            r = await c.post("/v1/queries/IP_REPUTATION", json={"value": "10.1.2.3"}, headers=auth("root"))
+        statuses = {p["name"]: (p["status"], p["error"]) for p in r.json()["providers"]}
+        sent_to_misp = [req["body"]["value"] for req in misp.requests]
+        assert abuse.requests == [] and vt.requests == []
+    assert statuses["abuseipdb"] == statuses["declared"] == statuses["misp_community"] == ("skipped", EGRESS)
+    assert statuses["misp_inhouse"][0] == "no_data" and sent_to_misp == ["10.1.2.3"]
 
 
 async def test_only_an_instance_that_allows_internal_values_gets_them() -> None:

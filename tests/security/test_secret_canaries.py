@@ -1,9 +1,10 @@
 """Secrets never leave the server. Every provider type is configured (those with credentials with unique canary
-secrets: virustotal, pagerduty, splunk password and token, ldap bind password; static_inventory, dhcp_leases and
-dns have no secret fields), several of them failing (wrong credentials, nothing listening), plus the API keys and
-the audit HMAC key. A full run of requests, valid and invalid, allowed and denied, is made in process (with every
-log record at DEBUG captured, third-party loggers and ldap3's EXTENDED protocol log with its own hiding off) and
-against a real uvicorn server logging at DEBUG to stderr. Every response body and header, every log line, the
+secrets: virustotal, pagerduty, splunk password and token, ldap bind password, misp, abuseipdb, a blocklist feed's
+Auth-Key header, an http_json header; static_inventory, dhcp_leases and dns have no secret fields), several of
+them failing (wrong credentials, nothing listening), plus the API keys and the audit HMAC key. A full run of
+requests, valid and invalid, allowed and denied, is made in process (with every log record at DEBUG captured,
+third-party loggers and ldap3's EXTENDED protocol log with its own hiding off) and against a real uvicorn server
+logging at DEBUG to stderr. Every response body and header, every log line, the
 audit log, the OpenAPI spec and config errors are scanned: no canary, in clear, URL-encoded or base64, anywhere.
 """
 
@@ -33,6 +34,9 @@ from positron.broker import Broker
 from positron.config import Settings, parse_settings
 from positron.demo import DATA
 from positron.errors import ConfigError
+from tests.emulators.abuseipdb import AbuseIpdbEmulator
+from tests.emulators.feeds import FeedServer, spamhaus_drop
+from tests.emulators.misp import MispEmulator
 from tests.emulators.pagerduty import PagerDutyEmulator
 from tests.emulators.splunk import SplunkEmulator
 from tests.emulators.virustotal import VirusTotalEmulator
@@ -53,6 +57,10 @@ SECRET_NAMES = (
     "ldap",
     "ldap_dead",
     "redis",
+    "misp",
+    "abuseipdb",
+    "feed",
+    "hj",
     "audit",
     "key_root",
     "key_alice",
@@ -126,6 +134,18 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
         "splunk_token": {**splunk, "port": up["splunk"], "token": ref("splunk_token")},
         "splunk_dead": {**splunk, "port": free_port(), "username": "admin", "password": ref("splunk_dead")},
         "ldap_dead": _ldap(f"ldap://127.0.0.1:{free_port()}", "cn=svc,dc=corp,dc=example", ref("ldap_dead")),
+        "misp": {"type": "misp", "api_key": ref("misp"), "base_url": up["misp"], "timeout_s": 1.0},
+        "abuseipdb": {"type": "abuseipdb", "api_key": ref("abuseipdb"), "base_url": up["abuseipdb"], "rate_limits": []},
+        "blocklist": {
+            "type": "blocklist",
+            "feeds": [{"name": "drop", "url": up["feed"], "headers": {"Auth-Key": ref("feed")}}],
+        },
+        "hj": {  # a wrong key for the VirusTotal emulator: every call fails with 401
+            "type": "http_json",
+            "base_url": up["vt"],
+            "auth": {"type": "header", "name": "x-apikey", "value": ref("hj")},
+            "requests": {"IP_REPUTATION": {"path": "/api/v3/ip_addresses/{value}", "answer": {"verdict": "'unknown'"}}},
+        },
     }
     if up.get("ldap"):
         providers["ldap"] = _ldap(up["ldap"], slapd_support.BIND_DN, ref("ldap"))  # a wrong password
@@ -174,10 +194,17 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
     splunk.start()
     pd = PagerDutyEmulator(api_key=canary["pd"])
     try:
-        async with VirusTotalEmulator(canary["vt"]) as vt:
+        async with (
+            VirusTotalEmulator(canary["vt"]) as vt,
+            MispEmulator(canary["misp"]) as misp,
+            AbuseIpdbEmulator(canary["abuseipdb"]) as abuse,
+            FeedServer(required_header=("Auth-Key", canary["feed"])) as feeds,
+        ):
             await pd.start()
             try:
                 up: dict[str, Any] = {"vt": vt.base_url, "pd": pd.base_url, "splunk": splunk.port}
+                up |= {"misp": misp.base_url, "abuseipdb": abuse.base_url}
+                up["feed"] = feeds.publish("/drop.txt", spamhaus_drop(["1.10.16.0/20"]))
                 if slapd_support.available():
                     (tmp_path / "slapd").mkdir()
                     with slapd_support.running_slapd(tmp_path / "slapd") as server:
@@ -232,6 +259,10 @@ EXPECTED_STATUSES = [
     ("ldap_dead", "error"),
     ("inventory", "ok"),
     ("dhcp", "ok"),
+    ("misp", "no_data"),
+    ("abuseipdb", "no_data"),
+    ("blocklist", "no_data"),
+    ("hj", "error"),
 ]
 
 
@@ -284,12 +315,26 @@ async def test_no_canary_in_any_response_log_line_or_audit_line_in_process(
 def test_a_config_error_never_shows_a_secret() -> None:
     canary = make_canaries()
     bad = config(
-        {"vt": "http://127.0.0.1:1", "pd": "http://127.0.0.1:1", "splunk": 1, "audit": None}, canary, _inline(canary)
+        {
+            "vt": "http://127.0.0.1:1",
+            "pd": "http://127.0.0.1:1",
+            "misp": "http://127.0.0.1:1",
+            "abuseipdb": "http://127.0.0.1:1",
+            "feed": "http://127.0.0.1:1/drop.txt",
+            "splunk": 1,
+            "audit": None,
+        },
+        canary,
+        _inline(canary),
     )
     bad["providers"]["vt"]["malicious_threshold"] = "many"
     bad["providers"]["pd"]["teams"] = "nope"
     bad["providers"]["splunk"]["password"] = [canary["splunk"]]  # wrong type: the error must not echo it
-    for key in ("vt", "pd", "splunk"):
+    bad["providers"]["misp"]["tlp_ceiling"] = "pink"
+    bad["providers"]["abuseipdb"]["max_age_days"] = 0
+    bad["providers"]["blocklist"]["feeds"][0]["headers"]["Auth-Key"] = [canary["feed"]]
+    bad["providers"]["hj"]["requests"]["IP_REPUTATION"]["answer"]["verdict"] = "a.["
+    for key in ("vt", "pd", "splunk", "misp", "abuseipdb", "blocklist", "hj"):
         only = {**bad, "providers": {key: bad["providers"][key]}}
         with pytest.raises(ConfigError) as caught:
             parse_settings(only, registry())
