@@ -148,6 +148,7 @@ def to_answer(data: dict[str, Any], ip: str, config: AbuseIpdbConfig) -> Answer[
         total=1,
         label=_label(data, score, reports),
         link=link,
+        allowlisted=verdict is Verdict.HARMLESS,
     )
     confidence = 1.0 if verdict is Verdict.HARMLESS else min(1.0, 0.5 + 0.05 * users)
     return Answer(reputation, confidence, _time(data.get("lastReportedAt")), link)

@@ -11,7 +11,8 @@ header only. Each matching attribute is judged:
 and the answer sums them: the verdict is *harmless* when any attribute is cleared that way (a local decision
 overrides), else the most severe; ``malicious``/``suspicious``/``harmless`` count the attributes, ``label`` is the
 event's ``info``, ``link`` the event (``{base_url}/events/view/{id}``), confidence comes from the event's threat
-level (high 0.95 … undefined 0.6) plus 0.05 per positive sighting (at most +0.1), and ``observed_at`` is the latest
+level (high 0.95 … undefined 0.6) plus 0.05 per positive sighting (at most +0.1) — 1.0 for a cleared attribute,
+which is a recorded decision — and ``observed_at`` is the latest
 of the attribute's ``last_seen``, its sightings and its ``timestamp``.
 
 **TLP ceiling.** Attributes whose own or event tags say a TLP above ``tlp_ceiling`` (default amber; untagged ones
@@ -210,6 +211,8 @@ class Misp(Provider[MispConfig]):
             verdict = Verdict.SUSPICIOUS
         base = THREAT_CONFIDENCE.get(str(event.get("threat_level_id", "4")), THREAT_CONFIDENCE["4"])
         confidence = min(1.0, base + min(MAX_SIGHTING_BONUS, SIGHTING_BONUS * positive))
+        if verdict is Verdict.HARMLESS:
+            confidence = 1.0  # a recorded decision, not the event's threat estimate
         seen = max(
             (
                 t
@@ -239,6 +242,7 @@ class Misp(Provider[MispConfig]):
             total=len(judged),
             label=top.info,
             link=link,
+            allowlisted=bool(cleared),
         )
         seen = max((j.seen for j in judged if j.seen is not None), default=None)
         return Answer(reputation, top.confidence, seen, link)

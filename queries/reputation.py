@@ -10,7 +10,8 @@ from positron.query import MergeStrategy, Query, Sensitivity
 
 def reputation_key(value: Reputation) -> str:
     """What makes two reputations the same answer (cheap: merging compares many)."""
-    return f"{value.verdict}|{value.malicious}|{value.suspicious}|{value.total}|{value.label}|{value.link}"
+    rep = value
+    return f"{rep.verdict}|{rep.malicious}|{rep.suspicious}|{rep.total}|{rep.label}|{rep.link}|{rep.allowlisted}"
 
 
 HASH_REPUTATION: Query[Reputation] = Query(

@@ -173,6 +173,7 @@ class Blocklist(Provider[BlocklistConfig]):
             total=consulted,
             label=_label(top),
             link=(top.match.detail.link if top.match.detail else None) or top.feed.config.link,
+            allowlisted=bool(allow),
         )
         refs = ", ".join(f"{h.feed.config.name}:{h.match.entry}" for h in hits)
         return [Answer(reputation, top.confidence, _seen(top), refs)]

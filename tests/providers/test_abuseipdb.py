@@ -65,6 +65,7 @@ async def test_ip_reputation_score_to_verdict(
 ):
     (answer,) = await ask(make_provider, ip)
     assert answer.value.verdict == verdict and answer.value.total == 1
+    assert answer.value.allowlisted == (verdict is Verdict.HARMLESS)
     assert answer.confidence == pytest.approx(confidence)
     assert answer.value.link == answer.source_ref == f"https://www.abuseipdb.com/check/{ip}"
     assert abuse.requests[-1]["query"] == {"ipAddress": ip, "maxAgeInDays": "90"}

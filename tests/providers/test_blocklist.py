@@ -297,8 +297,8 @@ async def test_an_allowlist_match_overrides_the_blocklists_of_the_same_instance(
         (allowed,) = await ask(provider, IP_REPUTATION, "1.10.16.25")
         (other,) = await ask(provider, IP_REPUTATION, "1.10.16.26")
     assert (allowed.value.verdict, allowed.value.malicious, allowed.value.harmless) == (Verdict.HARMLESS, 1, 1)
-    assert allowed.confidence == 1.0 and allowed.value.label == "allow"
-    assert other.value.verdict == Verdict.MALICIOUS
+    assert allowed.confidence == 1.0 and allowed.value.label == "allow" and allowed.value.allowlisted
+    assert other.value.verdict == Verdict.MALICIOUS and not other.value.allowlisted
 
 
 # egress: lookups never reach a feed's server

@@ -106,6 +106,7 @@ async def test_false_positive_sightings_clear_an_attribute(make_provider: MakePr
     (answer,) = await ask(make_provider, IP_REPUTATION, "192.0.2.10")
     rep = answer.value
     assert (rep.verdict, rep.malicious, rep.harmless, rep.total) == (Verdict.HARMLESS, 1, 1, 2)
+    assert rep.allowlisted
     assert rep.label == "Scanner list"
 
 
@@ -113,9 +114,9 @@ async def test_an_allowlist_tag_clears_an_attribute(make_provider: MakeProvider,
     event = misp.add_event("CDN range", tags=['false-positive:risk="low"'])
     misp.add_attribute(event, "ip-dst", "192.0.2.20")
     (answer,) = await ask(make_provider, IP_REPUTATION, "192.0.2.20")
-    assert answer.value.verdict == Verdict.HARMLESS
+    assert answer.value.verdict == Verdict.HARMLESS and answer.value.allowlisted
     (kept,) = await ask(make_provider, IP_REPUTATION, "192.0.2.20", allowlist_tags=[])
-    assert kept.value.verdict == Verdict.MALICIOUS
+    assert kept.value.verdict == Verdict.MALICIOUS and not kept.value.allowlisted
 
 
 # the TLP ceiling

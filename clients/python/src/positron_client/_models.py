@@ -70,6 +70,7 @@ class Reputation:
     total: int = 0
     label: str | None = None
     link: str | None = None
+    allowlisted: bool = False  # an allowlist or a recorded false positive cleared it
 
 
 @dataclass(frozen=True, slots=True)
