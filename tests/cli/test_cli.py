@@ -59,6 +59,7 @@ EXAMPLE_ENV = {
     "MISP_API_KEY": "m" * 40,
     "ABUSEIPDB_API_KEY": "a" * 80,
     "INTEL_CLIENT_SECRET": "i" * 32,
+    "GREYNOISE_API_KEY": "g" * 30,
 }
 
 

@@ -11,6 +11,7 @@ import pytest
 from positron.inputs import InputKind
 from positron.security.egress import classify, parse_tlp, skip_reason
 from tests.emulators.abuseipdb import AbuseIpdbEmulator
+from tests.emulators.greynoise import GreyNoiseEmulator
 from tests.emulators.misp import MispEmulator
 from tests.emulators.virustotal import VirusTotalEmulator
 from tests.security.support import auth, broker, client, serving
@@ -109,8 +110,13 @@ async def test_an_internal_url_never_reaches_virustotal(vt: VirusTotalEmulator) 
 
 
 async def test_internal_values_never_reach_the_external_intel_sources(vt: VirusTotalEmulator) -> None:
-    """AbuseIPDB and http_json are external by default, MISP when configured so; the in-house MISP gets them."""
-    async with AbuseIpdbEmulator("abuse-key") as abuse, MispEmulator("misp-key") as misp:
+    """AbuseIPDB, GreyNoise and http_json are external by default, MISP when configured so; the in-house MISP
+    gets them."""
+    async with (
+        AbuseIpdbEmulator("abuse-key") as abuse,
+        MispEmulator("misp-key") as misp,
+        GreyNoiseEmulator("gn-key") as greynoise,
+    ):
         declared = {
             "type": "http_json",
             "base_url": vt.base_url,
@@ -123,13 +129,15 @@ async def test_internal_values_never_reach_the_external_intel_sources(vt: VirusT
             "declared": declared,
             "misp_community": {**misp_config, "egress": "external"},
             "misp_inhouse": misp_config,
+            "greynoise": {"type": "greynoise", "api_key": "gn-key", "base_url": greynoise.base_url},
         }
         async with client(providers) as c:
             r = await c.post("/v1/queries/IP_REPUTATION", json={"value": "10.1.2.3"}, headers=auth("root"))
         statuses = {p["name"]: (p["status"], p["error"]) for p in r.json()["providers"]}
         sent_to_misp = [req["body"]["value"] for req in misp.requests]
-        assert abuse.requests == [] and vt.requests == []
+        assert abuse.requests == [] and vt.requests == [] and greynoise.requests == []
     assert statuses["abuseipdb"] == statuses["declared"] == statuses["misp_community"] == ("skipped", EGRESS)
+    assert statuses["greynoise"] == ("skipped", EGRESS)
     assert statuses["misp_inhouse"][0] == "no_data" and sent_to_misp == ["10.1.2.3"]
 
 

@@ -1,11 +1,11 @@
 """Secrets never leave the server. Every provider type is configured (those with credentials with unique canary
-secrets: virustotal, pagerduty, splunk password and token, ldap bind password, misp, abuseipdb, a blocklist feed's
-Auth-Key header, an http_json header; static_inventory, dhcp_leases and dns have no secret fields), several of
-them failing (wrong credentials, nothing listening), plus the API keys and the audit HMAC key. A full run of
-requests, valid and invalid, allowed and denied, is made in process (with every log record at DEBUG captured,
+secrets: virustotal, pagerduty, splunk password and token, ldap bind password, misp, abuseipdb, greynoise, a
+blocklist feed's Auth-Key header, an http_json header; static_inventory, dhcp_leases and dns have no secret fields),
+several of them failing (wrong credentials, nothing listening), plus the API keys and the audit HMAC key. A full run
+of requests, valid and invalid, allowed and denied, is made in process (with every log record at DEBUG captured,
 third-party loggers and ldap3's EXTENDED protocol log with its own hiding off) and against a real uvicorn server
-logging at DEBUG to stderr. Every response body and header, every log line, the
-audit log, the OpenAPI spec and config errors are scanned: no canary, in clear, URL-encoded or base64, anywhere.
+logging at DEBUG to stderr. Every response body and header, every log line, the audit log, the OpenAPI spec and
+config errors are scanned: no canary, in clear, URL-encoded or base64, anywhere.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from positron.demo import DATA
 from positron.errors import ConfigError
 from tests.emulators.abuseipdb import AbuseIpdbEmulator
 from tests.emulators.feeds import FeedServer, spamhaus_drop
+from tests.emulators.greynoise import GreyNoiseEmulator
 from tests.emulators.misp import MispEmulator
 from tests.emulators.pagerduty import PagerDutyEmulator
 from tests.emulators.splunk import SplunkEmulator
@@ -61,6 +62,7 @@ SECRET_NAMES = (
     "abuseipdb",
     "feed",
     "hj",
+    "greynoise",
     "audit",
     "key_root",
     "key_alice",
@@ -140,6 +142,12 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
             "type": "blocklist",
             "feeds": [{"name": "drop", "url": up["feed"], "headers": {"Auth-Key": ref("feed")}}],
         },
+        "greynoise": {
+            "type": "greynoise",
+            "plan": "enterprise",
+            "api_key": ref("greynoise"),
+            "base_url": up["greynoise"],
+        },
         "hj": {  # a wrong key for the VirusTotal emulator: every call fails with 401
             "type": "http_json",
             "base_url": up["vt"],
@@ -199,11 +207,12 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
             MispEmulator(canary["misp"]) as misp,
             AbuseIpdbEmulator(canary["abuseipdb"]) as abuse,
             FeedServer(required_header=("Auth-Key", canary["feed"])) as feeds,
+            GreyNoiseEmulator(canary["greynoise"]) as greynoise,
         ):
             await pd.start()
             try:
                 up: dict[str, Any] = {"vt": vt.base_url, "pd": pd.base_url, "splunk": splunk.port}
-                up |= {"misp": misp.base_url, "abuseipdb": abuse.base_url}
+                up |= {"misp": misp.base_url, "abuseipdb": abuse.base_url, "greynoise": greynoise.base_url}
                 up["feed"] = feeds.publish("/drop.txt", spamhaus_drop(["1.10.16.0/20"]))
                 if slapd_support.available():
                     (tmp_path / "slapd").mkdir()
@@ -263,6 +272,7 @@ EXPECTED_STATUSES = [
     ("abuseipdb", "no_data"),
     ("blocklist", "no_data"),
     ("hj", "error"),
+    ("greynoise", "no_data"),
 ]
 
 
@@ -321,6 +331,7 @@ def test_a_config_error_never_shows_a_secret() -> None:
             "misp": "http://127.0.0.1:1",
             "abuseipdb": "http://127.0.0.1:1",
             "feed": "http://127.0.0.1:1/drop.txt",
+            "greynoise": "http://127.0.0.1:1",
             "splunk": 1,
             "audit": None,
         },
@@ -334,7 +345,8 @@ def test_a_config_error_never_shows_a_secret() -> None:
     bad["providers"]["abuseipdb"]["max_age_days"] = 0
     bad["providers"]["blocklist"]["feeds"][0]["headers"]["Auth-Key"] = [canary["feed"]]
     bad["providers"]["hj"]["requests"]["IP_REPUTATION"]["answer"]["verdict"] = "a.["
-    for key in ("vt", "pd", "splunk", "misp", "abuseipdb", "blocklist", "hj"):
+    bad["providers"]["greynoise"]["plan"] = "gold"
+    for key in ("vt", "pd", "splunk", "misp", "abuseipdb", "blocklist", "hj", "greynoise"):
         only = {**bad, "providers": {key: bad["providers"][key]}}
         with pytest.raises(ConfigError) as caught:
             parse_settings(only, registry())
