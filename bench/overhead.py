@@ -110,7 +110,7 @@ async def _layers(n: int) -> dict[str, float]:
 
 
 async def _engine(n: int, cache: bool) -> dict[str, float]:
-    """Engine.run and Guard.run, cache misses (fresh IPs, cache off) or hits; with hits also merge and the body."""
+    """Engine.run and Guard.ask, cache misses (fresh IPs, cache off) or hits; with hits also merge and the body."""
     b = broker(cache=cache, audit=True)
     await b.start()
     principal = b.authenticate(BENCH_KEY)
@@ -118,7 +118,7 @@ async def _engine(n: int, cache: bool) -> dict[str, float]:
     value = (lambda i: "10.1.2.3") if cache else _ip
     out = {
         f"engine_{suffix}": await per_call(lambda i: b.engine.run(IP_TO_HOSTNAME, value(i)), n),
-        f"guard_{suffix}": await per_call(lambda i: b.guard.run(principal, IP_TO_HOSTNAME, value(i)), n),
+        f"guard_{suffix}": await per_call(lambda i: b.guard.ask(principal, IP_TO_HOSTNAME, value(i)), n),
     }
     if cache:
         result = await b.engine.run(IP_TO_HOSTNAME, "10.1.2.3")

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 from positron.config import Settings
-from positron.engine import Engine
+from positron.engine import Engine, QueryResult
 from positron.errors import ProviderRateLimited
 from positron.provider import Health, Provider
+from positron.query import Query
 from positron.registry import Registry
+from positron.security.audit import AuditContext
 from positron.security.auth import Principal
-from positron.security.guard import Guard
+from positron.security.guard import ASK, AskOptions, Guard
 from positron.state.backends import build_state
 from positron.telemetry.metrics import Metrics
 
@@ -25,7 +28,7 @@ LIMITED_HEALTH_TTL_S = 300.0  # a probe of a rate-limited source spends its quot
 NOT_CHECKED = "not checked: rate limit reached"
 
 
-__all__ = ["Broker", "Principal"]
+__all__ = ["AskOptions", "AuditContext", "Broker", "Principal"]
 
 
 class Broker:
@@ -57,6 +60,33 @@ class Broker:
     def authenticate(self, token: str | None) -> Principal:
         """The principal of a valid, unexpired API key (hashed lookup, see positron.security.auth); else 401."""
         return self.guard.authenticate(token)
+
+    def local_principal(self) -> Principal:
+        """Who the in-process CLI is: ``cli.principal`` with ``cli.groups`` (default: the admins group)."""
+        cli = self.settings.cli
+        return Principal(cli.principal, tuple(cli.groups))
+
+    async def ask(
+        self,
+        principal: Principal,
+        query: Query[Any] | str,
+        value: str,
+        at: datetime | None = None,
+        options: AskOptions = ASK,
+        context: AuditContext | None = None,
+    ) -> QueryResult:
+        """The one guarded entry point every surface calls (see positron.security.guard)."""
+        return await self.guard.ask(principal, query, value, at, options, context)
+
+    async def ready(self) -> bool:
+        """This process can serve: every instance the config marks ``required: true`` is healthy (probed, or
+        not opened). Without required instances a started process is ready; optional sources only change
+        answers (their status says why), so an outage of one never pulls every replica out of service."""
+        required = [name for name, inst in self.engine.instances.items() if inst.provider.config.required]
+        if not required:
+            return True
+        report = await self.health()
+        return all(report[name].ok for name in required)
 
     async def health(self) -> dict[str, Health]:
         """Every instance's health, probed at most every HEALTH_TTL_S seconds, each probe time-boxed."""

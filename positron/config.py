@@ -4,6 +4,7 @@ server:    {host: 127.0.0.1, port: 8080}
 engine:    {deadline_s: 10, retries: 2}
 api_keys:  [{principal: alice, groups: [soc-analysts], key_hash: "sha256:..."}]
 security:  {policy: acl/policy.csv, keys_file: keys.jsonl, audit: {destination: stdout}}
+cli:       {principal: cli, groups: [admins]}
 providers: {<instance name>: {type: <provider type>, ...that type's Config...}}
 """
 
@@ -19,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -32,6 +34,7 @@ from positron.registry import Registry
 from positron.security.auth import HASH_PATTERN
 from positron.security.egress import Tlp
 from positron.security.secrets import Secret, is_placeholder, secret_fields
+from positron.security.webhooks import WebhookConfig
 
 
 class _Strict(BaseModel):
@@ -42,6 +45,11 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     docs_public: bool = Field(default=True, description="Serve /docs and /openapi.json without a key")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or networks) whose X-Forwarded-For names the client (default: none)",
+    )
+    lookup_page: bool = Field(default=True, description="Serve the analysts' lookup page at / (data needs a key)")
 
 
 class EngineConfig(_Strict):
@@ -62,14 +70,41 @@ class WorkflowConfig(_Strict):
         description="Extra alert field → observable type: username, hostname, ip_or_host, hash, mail, domain, url",
     )
     enrich_time_field: str | None = Field(default=None, description="Alert field holding its time (default _time)")
+    enrich_max_observables: int = Field(
+        default=100, ge=1, le=10_000, description="Observables one enrich request may look up (more: 422)"
+    )
+    max_lookups: int = Field(
+        default=1000, ge=1, le=100_000, description="Distinct lookups one batch or enrich request may make (more: 422)"
+    )
+
+
+class CliConfig(_Strict):
+    """Who ``positron query`` and ``positron enrich`` (in-process, without --server) are to the access policy: the
+    CLI asks through the same guard as the API (policy, egress, masking, audit)."""
+
+    principal: str = Field(default="cli", min_length=1, max_length=128, description="The name policy and audit see")
+    groups: list[str] = Field(
+        default_factory=lambda: ["admins"], description="Its groups (default: admins, the default policy's admin group)"
+    )
 
 
 class RedisConfig(_Strict):
     """Shared state for several replicas; without a url everything stays in this process."""
 
-    url: Secret | None = Field(default=None, description="redis://[:password@]host:6379/0 (may hold a password)")
-    prefix: str = Field(default="positron", min_length=1, max_length=64, description="Key prefix")
-    timeout_s: float = Field(default=0.5, gt=0, le=10, description="Socket and connect timeout per command")
+    url: Secret | None = Field(
+        default=None,
+        description="redis://[:password@]host:6379/0, rediss://…, redis+sentinel://h1:26379,h2:26379/mymaster or "
+        "redis+cluster://h1:7000,h2:7001 (may hold a password)",
+    )
+    prefix: str = Field(
+        default="positron", min_length=1, max_length=64, pattern=r"^[^{}\s]+$", description="Key prefix (no braces)"
+    )
+    timeout_s: float = Field(
+        default=1.0, gt=0, le=10, description="Socket and connect timeout per command (a busy event loop counts)"
+    )
+    failures: int = Field(
+        default=3, ge=1, le=100, description="Timeouts in a row that mark Redis down (a connection error does at once)"
+    )
     retry_s: float = Field(default=1.0, gt=0, le=60, description="While Redis is down, probe it this often")
     local_cache_s: float = Field(
         default=0.0, ge=0, le=60, description="Also keep entries read from Redis in the process this long (0: off)"
@@ -129,8 +164,10 @@ class Settings(_Strict):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     circuit: CircuitConfig = Field(default_factory=CircuitConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    cli: CliConfig = Field(default_factory=CliConfig)
     api_keys: list[ApiKeyConfig] = Field(default_factory=list)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list, description="Tokens in the URL path (Splunk alerts)")
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     demo: bool = Field(default=False, description="Set by the embedded demo; relaxes the placeholder check")
     _source: Path | None = PrivateAttr(default=None)  # the file it came from, re-read on reload

@@ -1,10 +1,16 @@
 """The engine owns time: it fans one lookup out to every instance answering the query, concurrently, under one
-deadline, with a timeout per provider, retries for transient errors while time remains, and cancellation of
-stragglers. Every instance ends with a status; partial results are normal; nothing a provider does raises here.
+deadline, with retries for transient errors while time remains, and cancellation of stragglers. Every instance
+ends with a status; partial results are normal; nothing a provider does raises here.
 
-Between requests it keeps a ``State`` (``state.py``: cache, single-flight, rate limits; in the process or in Redis)
-and a circuit breaker per instance (``circuit.py``). Cache hits need no task and no provider: one cache read for
-all of a request's instances, then merge.
+Two clocks: ``timeout_s`` bounds each call a provider makes (an HTTP request through ``positron.http``, an LDAP
+operation), and the provider enforces it; the request's deadline bounds a provider's whole answer, which may take
+several calls (PagerDuty's pages). Timeouts and unreachable sources are not retried (``positron.errors`` says
+why), so a hung source costs one ``timeout_s``, and a paged answer is never started again from its first page
+because a call timed out.
+
+Between requests it keeps a ``State`` (``state/backends.py``: cache, single-flight, rate limits; in the process or
+in Redis) and a circuit breaker per instance (``state/circuit.py``). Cache hits need no task and no provider: one
+cache read for all of a request's instances, then merge.
 """
 
 from __future__ import annotations
@@ -14,15 +20,15 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 
 from positron.catalog import Catalog
+from positron.chain import chained, resolve
 from positron.config import CircuitConfig, EngineConfig
 from positron.errors import (
-    InvalidInput,
     ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
@@ -41,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # Errors that say nothing about the source's health: they do not count towards opening its circuit.
 NOT_FAILURES = (ProviderRateLimited, UnsupportedInput)
-Outcome = tuple["ProviderStatus", list[Answer[Any]]]
+Called = tuple["ProviderStatus", list[Answer[Any]]]  # one instance's status and answers
 
 Status = Literal["ok", "no_data", "error", "timeout", "rate_limited", "skipped"]
 
@@ -67,6 +73,8 @@ class QueryResult:
     merged: Merged
     providers: list[ProviderStatus]
     took_ms: float
+    masked: tuple[str, ...] = ()  # answer fields blanked for this caller (the guard masks)
+    hint: str | None = None  # why the answer is empty when no instance could have answered
 
 
 @dataclass(slots=True)
@@ -133,6 +141,7 @@ class Engine:
 
     async def start(self) -> None:
         """Open every instance; one that fails to open stays configured but is reported unhealthy."""
+        await self.state.open()
         for inst in self.instances.values():
             try:
                 await inst.provider.open()
@@ -157,13 +166,6 @@ class Engine:
             ]
         return list(serving)
 
-    def lookup(self, query: Query[Any], raw_value: str, at: datetime | None) -> Lookup:
-        if at is not None and not query.accepts_at:
-            raise InvalidInput(f"{query.name} does not take 'at' (it answers for now only)")
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        return Lookup(query, query.normalize(raw_value), at)
-
     def _select(self, query: Query[Any], names: Sequence[str] | None) -> list[Instance]:
         serving = self.answering(query)
         if names is None:
@@ -184,12 +186,32 @@ class Engine:
         providers: Sequence[str] | None = None,
         no_cache: bool = False,
         skip: Mapping[str, str] | None = None,
+        chain: bool = True,
     ) -> QueryResult:
-        """Answer one query. ``skip`` maps instance names to a reason they must not be asked (e.g. denied)."""
+        """Unguarded, for engine tests, benchmarks and the steps of a chain (a step's value comes from an answer,
+        so it is normalized here): no ACL, no egress, no audit. Serving code calls the guard (``Broker.ask``), which
+        builds the ``Lookup`` once and calls ``ask``."""
+        lookup = Lookup.of(query, raw_value, at)
+        return await self.ask(lookup, providers=providers, no_cache=no_cache, skip=skip, chain=chain)
+
+    async def ask(
+        self,
+        lookup: Lookup,
+        *,
+        providers: Sequence[str] | None = None,
+        no_cache: bool = False,
+        skip: Mapping[str, str] | None = None,
+        chain: bool = True,
+    ) -> QueryResult:
+        """Answer one normalized lookup. ``skip`` maps instance names to a reason they must not be asked (e.g.
+        denied). A query declared ``via`` other queries is also answered through them (``chain.py``) unless the
+        caller named providers or ``chain`` is false."""
         started = time.monotonic()
-        lookup = self.lookup(query, raw_value, at)
+        query = lookup.query
         selected = self._select(query, providers)
-        outcomes: list[Outcome | None] = [None] * len(selected)
+        steps = resolve(query, self.catalog) if chain and providers is None else ()
+        via = asyncio.create_task(self._chain(steps, lookup, skip, no_cache, started)) if steps else None
+        outcomes: list[Called | None] = [None] * len(selected)
         asking: list[tuple[int, Instance, str]] = []
         for i, inst in enumerate(selected):
             reason = (skip.get(inst.name) if skip else None) or inst.provider.skip_reason(lookup)
@@ -197,10 +219,15 @@ class Engine:
                 outcomes[i] = (_status(inst, "skipped", error=reason, error_code="skipped"), [])
             else:
                 asking.append((i, inst, cache_key(lookup, inst.name, inst.fingerprint)))
-        if asking and self.cache is not None and not no_cache:
-            asking = await self._from_cache(lookup, asking, outcomes, started)
-        if asking:
-            await self._call_all(lookup, asking, outcomes, started, no_cache)
+        try:
+            if asking and self.cache is not None and not no_cache:
+                asking = await self._from_cache(lookup, asking, outcomes, started)
+            if asking:
+                await self._call_all(lookup, asking, outcomes, started, no_cache)
+            chained_items, details = await via if via is not None else ([], None)
+        finally:
+            if via is not None and not via.done():
+                via.cancel()
         results = [o for o in outcomes if o is not None]
         if self.metrics is not None:
             for st, _ in results:
@@ -210,12 +237,32 @@ class Engine:
             for st, answers in results
             for a in answers
         ]
-        merged = merge(query, items, lookup.at or datetime.now(UTC), self.config.conflict_margin)
+        merged = merge(query, items + chained_items, lookup.at or datetime.now(UTC), self.config.conflict_margin)
+        if details is not None:
+            merged = replace(merged, details={**merged.details, "via": details})
         took = round((time.monotonic() - started) * 1000, 1)
         return QueryResult(query, lookup.value, lookup.at, merged, [st for st, _ in results], took)
 
+    async def _chain(
+        self,
+        steps: tuple[Query[Any], ...],
+        lookup: Lookup,
+        skip: Mapping[str, str] | None,
+        no_cache: bool,
+        started: float,
+    ) -> tuple[list[Sourced], dict[str, Any]]:
+        async def step(query: Query[Any], value: str, at: datetime | None) -> QueryResult:
+            return await self.run(query, value, at, no_cache=no_cache, skip=skip, chain=False)
+
+        def weight_of(name: str, query: Query[Any]) -> float:
+            weight: float = self.instances[name].provider.config.weight_for(query)
+            return weight
+
+        remaining = started + self.config.deadline_s - time.monotonic()
+        return await chained(steps, lookup.value, lookup.at, step, weight_of, remaining)
+
     async def _from_cache(
-        self, lookup: Lookup, asking: list[tuple[int, Instance, str]], outcomes: list[Outcome | None], started: float
+        self, lookup: Lookup, asking: list[tuple[int, Instance, str]], outcomes: list[Called | None], started: float
     ) -> list[tuple[int, Instance, str]]:
         """Fill ``outcomes`` from the cache (one round trip for all instances); returns the misses."""
         assert self.cache is not None
@@ -237,7 +284,7 @@ class Engine:
         self,
         lookup: Lookup,
         asking: list[tuple[int, Instance, str]],
-        outcomes: list[Outcome | None],
+        outcomes: list[Called | None],
         started: float,
         no_cache: bool,
     ) -> None:
@@ -264,7 +311,7 @@ class Engine:
             status.error_code = "deadline"
             outcomes[i] = (status, [])
 
-    async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Outcome:
+    async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Called:
         started = time.monotonic()
         status = _status(inst, "ok")
         answers: list[Answer[Any]] = []
@@ -327,21 +374,19 @@ class Engine:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _attempt(self, inst: Instance, lookup: Lookup, deadline: float) -> list[Answer[Any]]:
-        """A token (waiting only if the wait fits before the deadline), then one call under the timeout."""
+        """A slot of the instance's rate limits (waiting only if the wait fits before the deadline), then one
+        answer under the request's deadline (each call inside it has the provider's own ``timeout_s``)."""
         waited = await inst.limiter.acquire(budget_s=deadline - time.monotonic())
         if waited and self.metrics is not None:
             self.metrics.waited(inst.name, waited)
         started = time.monotonic()
-        until = min(deadline, started + inst.provider.config.timeout_s)
         try:
-            async with asyncio.timeout(max(0.0, until - started)):
+            async with asyncio.timeout(max(0.0, deadline - started)):
                 async with inst.slots:
                     inst.calls += 1
                     return await inst.provider.ask(lookup)
         except TimeoutError:
-            if until >= deadline:
-                raise ProviderTimeout("no answer before the request deadline") from None
-            raise ProviderTimeout(f"no answer within {inst.provider.config.timeout_s:g} s") from None
+            raise ProviderTimeout("no answer before the request deadline") from None
         except ProviderRateLimited as exc:
             if exc.retry_after:
                 await inst.limiter.pause(exc.retry_after)

@@ -5,16 +5,26 @@
     ├── QueryError                  the caller's fault → a 4xx response
     │   ├── UnknownQuery            404  unknown_query
     │   ├── InvalidInput            422  invalid_input
+    │   ├── InvalidBody             422  invalid_request   (malformed JSON, says where)
+    │   ├── UnsupportedMediaType    415  unsupported_media_type
+    │   ├── TooMuchWork             422  too_many_lookups  (names the workflows.* limit)
     │   ├── UnknownProvider         422  unknown_provider
     │   ├── AuthenticationFailed    401  unauthenticated
     │   └── PermissionDenied        403  forbidden
     └── ProviderError               one provider failed → that provider's status, never a 5xx
-        ├── ProviderTimeout         timeout       (transient)
-        ├── ProviderUnavailable     unavailable   (transient)
+        ├── ProviderTimeout         timeout       (not retried: see below)
+        ├── ProviderUnavailable     unavailable   (transient: a 5xx, a reset, a busy server)
+        │   └── ProviderUnreachable unavailable   (not retried: refused, unknown host, TLS refused)
         ├── ProviderAuthError       auth_failed
         ├── ProviderRateLimited     rate_limited  (carries retry_after)
         ├── BadResponse             bad_response
         └── UnsupportedInput        unsupported_input
+
+Only ``transient`` errors are retried by the engine, and only while the request's deadline allows. What is not:
+a call that timed out (its own ``timeout_s`` passed: a second call would most likely hang as long, it triples
+the load on a struggling source, and for a paged answer it starts again from the first page), and a source that
+cannot be reached at all (refused, unknown host, a TLS failure: nothing heals in the 100 ms of a backoff, and
+each retry would spend a slot of a scarce quota such as VirusTotal's 4/minute).
 
 Each provider translates its library's exceptions into a ProviderError at its own boundary
 (``raise ProviderUnavailable("...") from exc``). Messages must never contain secrets: providers build them from
@@ -61,6 +71,21 @@ class InvalidInput(QueryError):
     code = "invalid_input"
 
 
+class InvalidBody(QueryError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class UnsupportedMediaType(QueryError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class TooMuchWork(QueryError):
+    status_code = 422
+    code = "too_many_lookups"
+
+
 class UnknownProvider(QueryError):
     status_code = 422
     code = "unknown_provider"
@@ -87,12 +112,17 @@ class ProviderError(PositronError):
 class ProviderTimeout(ProviderError):
     code = "timeout"
     status = "timeout"
-    transient = True
 
 
 class ProviderUnavailable(ProviderError):
     code = "unavailable"
     transient = True
+
+
+class ProviderUnreachable(ProviderUnavailable):
+    """The source could not be reached at all (nothing was sent): reported as unavailable, never retried."""
+
+    transient = False
 
 
 class ProviderAuthError(ProviderError):

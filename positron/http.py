@@ -7,7 +7,8 @@ what its own statuses mean and hands the rest to ``raise_for_status``:
 
     transport                                   provider error
     asyncio/aiohttp timeout                 →   ProviderTimeout      "<label> did not answer within N s"
-    aiohttp.ClientError (refused, reset, …) →   ProviderUnavailable  "cannot reach <label> (<ExceptionType>)"
+    connection not made (refused, DNS, TLS) →   ProviderUnreachable  "cannot reach <label> (<ExceptionType>)"
+    aiohttp.ClientError (reset, …)          →   ProviderUnavailable  "cannot reach <label> (<ExceptionType>)"
 
     status (raise_for_status)
     401, 403                                →   ProviderAuthError
@@ -30,10 +31,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Annotated, Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from pydantic import AfterValidator
 from yarl import URL
 
 from positron.errors import (
@@ -43,6 +45,7 @@ from positron.errors import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderUnreachable,
 )
 
 Params = Mapping[str, str] | Sequence[tuple[str, str]] | None
@@ -158,8 +161,25 @@ class HttpSource:
                 return HttpResponse(resp.status, resp.headers, await resp.read(), self.label)
         except TimeoutError as exc:
             raise ProviderTimeout(f"{self.label} did not answer within {self.timeout_s:g} s") from exc
+        except aiohttp.ClientConnectorError as exc:  # nothing was sent: not retried (positron.errors)
+            raise ProviderUnreachable(f"cannot reach {self.label} ({type(exc).__name__})") from exc
         except aiohttp.ClientError as exc:
             raise ProviderUnavailable(f"cannot reach {self.label} ({type(exc).__name__})") from exc
+
+
+def check_base_url(value: str) -> str:
+    """An http(s) root with a host and no credentials, query or fragment, without its trailing slash. The error
+    never echoes the value: it could hold a secret."""
+    url = URL(value.strip())
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("must be an http(s) URL with a host, such as https://api.example.com")
+    if url.user or url.password or url.query_string or url.fragment:
+        raise ValueError("must not carry credentials, a query or a fragment")
+    return str(url).rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(check_base_url)]
+"""A config field holding an HTTP provider's base URL (checked by ``check_base_url``)."""
 
 
 def status_error(response: HttpResponse, detail: str = "") -> ProviderError:
@@ -220,4 +240,12 @@ def _until_http_date(value: str) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-__all__ = ["HttpResponse", "HttpSource", "raise_for_status", "retry_after", "status_error"]
+__all__ = [
+    "BaseUrl",
+    "HttpResponse",
+    "HttpSource",
+    "check_base_url",
+    "raise_for_status",
+    "retry_after",
+    "status_error",
+]

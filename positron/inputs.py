@@ -202,7 +202,20 @@ NORMALIZERS: dict[InputKind, Callable[[str], str]] = {
 def normalize(kind: InputKind, raw: str) -> str:
     if len(raw) > (MAX_URL_LENGTH if kind is InputKind.URL else MAX_VALUE_LENGTH):
         raise InvalidInput(f"expected {EXPECTED[kind]}; got a value of {len(raw)} characters")
+    if not is_unicode(raw):
+        raise InvalidInput(f"expected {EXPECTED[kind]}; got text with a lone surrogate (e.g. \\ud800), not Unicode")
     return NORMALIZERS[kind](raw)
+
+
+def is_unicode(text: str) -> bool:
+    """False for text that holds a lone UTF-16 surrogate (JSON's ``"\\ud800"``): it has no UTF-8 form."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def hash_type(value: str) -> str:

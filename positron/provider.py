@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from positron.errors import (
     BadResponse,
@@ -34,9 +34,10 @@ from positron.errors import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderUnreachable,
     UnsupportedInput,
 )
-from positron.http import HttpResponse, HttpSource, raise_for_status, retry_after, status_error
+from positron.http import BaseUrl, HttpResponse, HttpSource, raise_for_status, retry_after, status_error
 from positron.inputs import (
     normalize_domain,
     normalize_hash,
@@ -49,7 +50,7 @@ from positron.inputs import (
     url_host,
 )
 from positron.query import Answer, Lookup, Query
-from positron.security.egress import Tlp, parse_tlp, tlp_rank
+from positron.security.egress import Tlp, internal_reason, parse_tlp, tlp_rank
 from positron.security.secrets import Secret
 
 T = TypeVar("T")
@@ -63,8 +64,15 @@ Handler = Callable[[Any, Lookup], Awaitable[list[Answer[Any]]]]
 class RateLimit(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    requests: int = Field(ge=1, description="Calls allowed per period")
-    per_s: float = Field(gt=0, description="The period, in seconds")
+    requests: int = Field(ge=1, description="Calls allowed in any window of per_s seconds")
+    per_s: float = Field(ge=1, le=31_536_000, description="The window, in whole seconds")
+
+    @field_validator("per_s")
+    @classmethod
+    def _whole_seconds(cls, per_s: float) -> float:
+        if per_s != int(per_s):
+            raise ValueError("per_s is a whole number of seconds (windows are counted in seconds)")
+        return per_s
 
 
 class ProviderConfig(BaseModel):
@@ -87,7 +95,10 @@ class ProviderConfig(BaseModel):
         default=None, description="Most sensitive TLP it may receive (default: red if internal, amber if external)"
     )
     allow_internal: bool = Field(default=False, description="external only: send internal values to it anyway")
-    rate_limits: list[RateLimit] = Field(default_factory=list, description="Token buckets, e.g. 4 per 60 s")
+    rate_limits: list[RateLimit] = Field(
+        default_factory=list, description="At most N calls in any window of per_s seconds, e.g. 4 per 60 s"
+    )
+    required: bool = Field(default=False, description="/ready answers 503 while this instance is unhealthy")
     cache_ttl_s: float | None = Field(default=None, ge=0, description="Cache answers this long (default: per query)")
     no_data_ttl_s: float | None = Field(default=None, ge=0, description="Cache 'found nothing' this long")
 
@@ -167,11 +178,33 @@ class Provider(Generic[C]):
         return await handler(self, lookup)
 
 
+class HttpProvider(Provider[C]):
+    """A provider whose source is one HTTP service: ``self.http``, the ``HttpSource`` that ``http_source()``
+    builds from the config, opens and closes with the instance. Handlers call ``self.http.get(...)`` and hand the
+    statuses they do not handle themselves to ``raise_for_status``."""
+
+    def __init__(self, name: str, config: C) -> None:
+        super().__init__(name, config)
+        self.http = self.http_source()
+
+    def http_source(self) -> HttpSource:
+        """This instance's source: base URL, credentials as default headers, ``timeout_s`` per call."""
+        raise NotImplementedError(f"{type(self).__name__} must define http_source()")
+
+    async def open(self) -> None:
+        await self.http.open()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
 __all__ = [
     "Answer",
     "BadResponse",
+    "BaseUrl",
     "ConfigError",
     "Health",
+    "HttpProvider",
     "HttpResponse",
     "HttpSource",
     "InvalidInput",
@@ -183,12 +216,14 @@ __all__ = [
     "ProviderRateLimited",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "ProviderUnreachable",
     "Query",
     "RateLimit",
     "Secret",
     "Tlp",
     "UnsupportedInput",
     "answers",
+    "internal_reason",
     "normalize_domain",
     "normalize_hash",
     "normalize_hostname",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from positron.errors import InvalidInput
 from positron.inputs import InputKind, normalize
 
 T = TypeVar("T")
@@ -50,6 +51,9 @@ class Query(Generic[T]):
     half_life_s: float = 86_400.0
     no_data_ttl_s: float = 60.0
     host_names: bool = False  # values are host names: a short name merges into the one FQDN it abbreviates
+    # Also answered by chaining these queries (by name): the first's best answer is the second's input, at the
+    # same ``at``. The engine runs the chain beside the direct providers (engine.Engine._chain).
+    via: tuple[str, ...] = ()
 
     def normalize(self, raw: str) -> str:
         return normalize(self.input, raw)
@@ -60,11 +64,33 @@ class Query(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """One normalized question put to one provider."""
+    """One normalized question put to one provider. Built once, at the boundary, with ``Lookup.of``: the engine,
+    the batch and the providers take it as it is and never normalize again."""
 
     query: Query[Any]
     value: str
     at: datetime | None = None
+
+    @classmethod
+    def of(cls, query: Query[Any], raw_value: str, at: datetime | None = None) -> Lookup:
+        """The raw input checked and normalized: the value by its input kind, ``at`` only where the query takes
+        it, naive times read as UTC, and times that have no UTC equivalent (``9999-12-31T23:59:59-01:00``)
+        refused as the caller's mistake rather than failing later."""
+        if at is not None:
+            if not query.accepts_at:
+                raise InvalidInput(f"{query.name} does not take 'at' (it answers for now only)")
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            try:
+                at.astimezone(UTC)
+            except OverflowError:
+                raise InvalidInput("at: expected a time between 0001-01-01 and 9999-12-31 in UTC") from None
+        return cls(query, query.normalize(raw_value), at)
+
+    @property
+    def identity(self) -> tuple[str, str, datetime | None]:
+        """What makes two lookups the same work: the query, the normalized value and the instant asked about."""
+        return self.query.name, self.value, self.at.astimezone(UTC) if self.at is not None else None
 
 
 @dataclass(frozen=True, slots=True)

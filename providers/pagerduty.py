@@ -19,12 +19,13 @@ from yarl import URL
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
+    HttpProvider,
     HttpResponse,
     HttpSource,
     InvalidInput,
     Lookup,
-    Provider,
     ProviderAuthError,
     ProviderConfig,
     ProviderError,
@@ -62,7 +63,7 @@ class TeamTargets(BaseModel):
 
 class PagerDutyConfig(ProviderConfig):
     api_key: Secret = Field(description="A REST API key (read-only is enough)")
-    base_url: str = Field(default="https://api.pagerduty.com", description="The REST API root")
+    base_url: BaseUrl = Field(default="https://api.pagerduty.com", description="The REST API root")
     teams: dict[str, TeamTargets] = Field(
         default_factory=dict, description="Team name → escalation policy ids and/or schedule ids"
     )
@@ -72,15 +73,6 @@ class PagerDutyConfig(ProviderConfig):
     egress: Literal["internal", "external"] = Field(
         default="external", description="PagerDuty is a third-party service"
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        url = URL(value.strip())
-        if url.scheme not in ("http", "https") or not url.host or url.user or url.password:
-            # The value itself is not echoed: it could carry credentials.
-            raise ValueError("must be an http(s) URL with a host and no credentials")
-        return str(url).rstrip("/")
 
     @field_validator("teams", mode="before")
     @classmethod
@@ -101,29 +93,21 @@ class PagerDutyConfig(ProviderConfig):
         return teams
 
 
-class PagerDuty(Provider[PagerDutyConfig]):
+class PagerDuty(HttpProvider[PagerDutyConfig]):
     type_name: ClassVar[str] = "pagerduty"
     Config: ClassVar[type[ProviderConfig]] = PagerDutyConfig
 
-    def __init__(self, name: str, config: PagerDutyConfig) -> None:
-        super().__init__(name, config)
-        self._where = f"PagerDuty at {URL(config.base_url).host}"
-        self._http = HttpSource(
-            config.base_url,
-            label=self._where,
+    def http_source(self) -> HttpSource:
+        return HttpSource(
+            self.config.base_url,
+            label=f"PagerDuty at {URL(self.config.base_url).host}",
             headers={
-                "Authorization": f"Token token={config.api_key.get_secret_value()}",
+                "Authorization": f"Token token={self.config.api_key.get_secret_value()}",
                 "Accept": ACCEPT,
                 "Content-Type": "application/json",
             },
-            timeout_s=config.timeout_s,
+            timeout_s=self.config.timeout_s,
         )
-
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def health(self) -> Health:
         try:
@@ -132,9 +116,9 @@ class PagerDuty(Provider[PagerDutyConfig]):
             return Health(ok=False, detail=exc.message)
         abilities = body.get("abilities") if isinstance(body, dict) else None
         if not isinstance(abilities, list):
-            return Health(ok=False, detail=f"{self._where}: malformed /abilities response")
+            return Health(ok=False, detail=f"{self.http.label}: malformed /abilities response")
         return Health(
-            ok=True, detail=f"{self._where}: API key accepted, {len(abilities)} abilities"
+            ok=True, detail=f"{self.http.label}: API key accepted, {len(abilities)} abilities"
         )
 
     @answers(TEAM_ONCALL)
@@ -175,14 +159,14 @@ class PagerDuty(Provider[PagerDutyConfig]):
     def _page(self, body: Any) -> tuple[list[Any], int, bool]:
         oncalls = body.get("oncalls") if isinstance(body, dict) else None
         if not isinstance(oncalls, list):
-            raise BadResponse(f"{self._where}: response has no 'oncalls' list")
+            raise BadResponse(f"{self.http.label}: response has no 'oncalls' list")
         limit = body.get("limit")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             limit = len(oncalls)
         return oncalls, limit, body.get("more") is True
 
     async def _get(self, path: str, params: list[tuple[str, str]]) -> Any:
-        response = await self._http.get(path, params=params)
+        response = await self.http.get(path, params=params)
         if response.status != 200:
             raise self._http_error(response)
         return response.json()
@@ -191,7 +175,7 @@ class PagerDuty(Provider[PagerDutyConfig]):
         code = response.error_code
         detail = f"error code {code}" if code is not None else ""
         if response.status == 403:
-            where = f"{self._where}: HTTP 403" + (f", {detail}" if detail else "")
+            where = f"{self.http.label}: HTTP 403" + (f", {detail}" if detail else "")
             return ProviderAuthError(f"{where}: the API key lacks access to on-calls")
         return status_error(response, detail)
 
@@ -218,10 +202,10 @@ class PagerDuty(Provider[PagerDutyConfig]):
         user = raw.get("user") if isinstance(raw, dict) else None
         level = raw.get("escalation_level") if isinstance(raw, dict) else None
         if not isinstance(user, dict) or not isinstance(level, int) or isinstance(level, bool) or level < 1:
-            raise BadResponse(f"{self._where}: malformed on-call entry")
+            raise BadResponse(f"{self.http.label}: malformed on-call entry")
         name = _text(user.get("summary")) or _text(user.get("name"))
         if name is None:
-            raise BadResponse(f"{self._where}: on-call entry without a user name")
+            raise BadResponse(f"{self.http.label}: on-call entry without a user name")
         email = _text(user.get("email"))
         try:
             oncall = OnCall(
@@ -232,7 +216,7 @@ class PagerDuty(Provider[PagerDutyConfig]):
                 end=_time(raw.get("end")),
             )
         except ValueError as exc:
-            raise BadResponse(f"{self._where}: malformed on-call start or end") from exc
+            raise BadResponse(f"{self.http.label}: malformed on-call start or end") from exc
         policy = raw.get("escalation_policy")
         ref = _text(user.get("html_url")) or (
             _text(policy.get("html_url")) if isinstance(policy, dict) else None

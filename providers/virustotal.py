@@ -13,15 +13,14 @@ key never goes into a URL, a log line or an error message). ``data.attributes.la
     bad JSON, unexpected shape, 3xx, other codes → BadResponse
     connection refused / reset                   → ProviderUnavailable;  timeout → ProviderTimeout
 
-VirusTotal is an external service: private, loopback, link-local, multicast and reserved addresses and internal
-domains are never sent (``skip_reason``; the handlers refuse them too); a URL is judged by its host by the core's
-egress classification, which the guard applies before any provider is asked.
+VirusTotal is an external service: internal values (non-public addresses, internal names; the core's one rule set,
+``positron.security.egress.internal_reason``, plus this instance's ``internal_domains``; a URL by its host) are
+never sent (``skip_reason``; the handlers refuse them too).
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -38,16 +37,16 @@ from positron.queries import (
     Verdict,
 )
 from pydantic import Field, field_validator
-from yarl import URL
 
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
+    HttpProvider,
     HttpResponse,
     HttpSource,
     Lookup,
-    Provider,
     ProviderAuthError,
     ProviderConfig,
     ProviderError,
@@ -56,14 +55,13 @@ from positron.provider import (
     Secret,
     UnsupportedInput,
     answers,
+    internal_reason,
     status_error,
 )
 
 GUI_URL = "https://www.virustotal.com/gui"
 EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
 PUBLIC_API_LIMITS = (RateLimit(requests=4, per_s=60), RateLimit(requests=500, per_s=86_400))
-# Special-use and never-delegated suffixes: always internal, whatever internal_domains says.
-SPECIAL_USE_SUFFIXES = ("localhost", "local", "internal", "arpa", "invalid", "lan", "home", "corp")
 CONFIDENCE_FLOOR = 0.3
 ENGINES_FOR_FULL_CONFIDENCE = 20
 
@@ -91,7 +89,7 @@ def url_id(url: str) -> str:
 
 class VirusTotalConfig(ProviderConfig):
     api_key: Secret = Field(description="VirusTotal API key, sent only in the x-apikey header")
-    base_url: str = Field(default="https://www.virustotal.com", description="API root, without /api/v3")
+    base_url: BaseUrl = Field(default="https://www.virustotal.com", description="API root, without /api/v3")
     malicious_threshold: int = Field(
         default=3, ge=1, description="Engines that must say malicious for a malicious verdict"
     )
@@ -106,16 +104,6 @@ class VirusTotalConfig(ProviderConfig):
         description="The public API allows 4 requests/60 s and 500/day; premium keys configure more",
     )
 
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        url = URL(value.strip())
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("base_url must be an http(s) URL such as https://www.virustotal.com")
-        if url.user or url.password or url.query_string or url.fragment:
-            raise ValueError("base_url must not carry credentials, a query or a fragment")
-        return str(url).rstrip("/")
-
     @field_validator("internal_domains")
     @classmethod
     def _check_internal_domains(cls, value: list[str]) -> list[str]:
@@ -126,24 +114,17 @@ class VirusTotalConfig(ProviderConfig):
         return suffixes
 
 
-class VirusTotal(Provider[VirusTotalConfig]):
+class VirusTotal(HttpProvider[VirusTotalConfig]):
     type_name = "virustotal"
     Config: ClassVar[type[ProviderConfig]] = VirusTotalConfig
 
-    def __init__(self, name: str, config: VirusTotalConfig) -> None:
-        super().__init__(name, config)
-        self._http = HttpSource(
-            config.base_url,
-            headers={"x-apikey": config.api_key.get_secret_value(), "Accept": "application/json"},
-            timeout_s=config.timeout_s,
-            max_connections=config.max_concurrency,
+    def http_source(self) -> HttpSource:
+        return HttpSource(
+            self.config.base_url,
+            headers={"x-apikey": self.config.api_key.get_secret_value(), "Accept": "application/json"},
+            timeout_s=self.config.timeout_s,
+            max_connections=self.config.max_concurrency,
         )
-
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def health(self) -> Health:
         """One authenticated lookup of the EICAR test file (uses one request of the quota)."""
@@ -158,11 +139,9 @@ class VirusTotal(Provider[VirusTotalConfig]):
         return Health(ok=True, detail="authenticated")
 
     def skip_reason(self, lookup: Lookup) -> str | None:
-        if lookup.query.name == IP_REPUTATION.name:
-            return _ip_skip_reason(lookup.value)
-        if lookup.query.name == DOMAIN_REPUTATION.name:
-            return _domain_skip_reason(lookup.value, self.config.internal_domains)
-        return None  # a URL: the guard's egress classification (by its host) decides, like for every provider
+        """The core's egress rules (and this instance's internal_domains) decide what may leave."""
+        reason = internal_reason(lookup.query.input, lookup.value, self.config.internal_domains)
+        return None if reason is None else f"{reason} not sent to an external service"
 
     @answers(HASH_REPUTATION)
     async def hash_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
@@ -192,39 +171,11 @@ class VirusTotal(Provider[VirusTotalConfig]):
 
     async def _get(self, path: str, kind: _Kind) -> dict[str, Any] | None:
         """The ``data`` object at ``path``, or None when VirusTotal has no such object."""
-        response = await self._http.get(path)
+        response = await self.http.get(path)
         if response.status == 200:
             return _parse_data(response.body, kind)
         _raise_for_status(response)
         return None
-
-
-def _ip_skip_reason(value: str) -> str | None:
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return "not an IP address"
-    checks = (
-        ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
-        ("unspecified", address.is_unspecified),
-        ("private", address.is_private),
-        ("reserved", address.is_reserved),
-        ("non-public", not address.is_global),
-    )
-    for what, hit in checks:
-        if hit:
-            return f"{what} address not sent to an external service"
-    return None
-
-
-def _domain_skip_reason(value: str, internal_domains: list[str]) -> str | None:
-    name = value.rstrip(".").casefold()
-    for suffix in (*internal_domains, *SPECIAL_USE_SUFFIXES):
-        if name == suffix or name.endswith("." + suffix):
-            return "internal domain not sent to an external service"
-    return None
 
 
 def _raise_for_status(response: HttpResponse) -> None:

@@ -29,8 +29,28 @@ class UserInfo(_Model):
     company: str | None = None
     location: str | None = None
     phone: str | None = None
-    enabled: bool | None = Field(default=None, description="False when the account is disabled")
+    enabled: bool | None = Field(default=None, description="False when the account is disabled or has expired")
+    expires: datetime | None = Field(
+        default=None, description="When the account expires (expired if in the past); null: never, or not known"
+    )
     manager: str | None = Field(default=None, description="The manager's username")
+
+
+class HostInfo(_Model):
+    """HOST_INFO's answer. ``agent_ids`` are ``source:id`` strings (``crowdstrike:4f1c…``, ``fleet:42``)."""
+
+    hostname: str = Field(description="Host name as the source knows it (an FQDN where it has one), lower case")
+    os: str | None = Field(default=None, description="Operating system and version, e.g. Windows 11 Enterprise")
+    platform: str | None = Field(default=None, description="windows, macos, linux, ...")
+    ip: str | None = Field(default=None, description="The address the source saw last")
+    mac: str | None = None
+    serial_number: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    owner: str | None = Field(default=None, description="The user name of the owner or primary user")
+    site: str | None = Field(default=None, description="Site, location, or organizational unit")
+    last_seen: datetime | None = None
+    agent_ids: tuple[str, ...] | None = Field(default=None, description="Agent ids, each as source:id")
 
 
 class OnCall(_Model):
@@ -41,4 +61,4 @@ class OnCall(_Model):
     end: datetime | None = None
 
 
-__all__ = ["OnCall", "Person", "Reputation", "UserInfo", "Verdict"]
+__all__ = ["HostInfo", "OnCall", "Person", "Reputation", "UserInfo", "Verdict"]

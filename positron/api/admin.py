@@ -6,18 +6,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from positron.api.deps import CurrentBroker, CurrentPrincipal
+from positron.api.deps import CurrentBroker, CurrentContext, CurrentPrincipal
 from positron.api.errors import error_response
-from positron.api.middleware import request_id
 from positron.api.schemas import ErrorResponse, ProviderInfo
 from positron.api.system import provider_infos
 from positron.broker import Broker
-from positron.errors import ConfigError, PermissionDenied
+from positron.errors import ConfigError
 from positron.provider import RateLimit
-from positron.security.acl import ADMIN
+from positron.security.audit import AuditContext
 from positron.security.auth import Principal
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -29,6 +28,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 class ReloadReport(BaseModel):
     keys: int = Field(description="API keys now known (config and keys file)")
+    webhooks: int = Field(default=0, description="Webhook tokens now known (config webhooks)")
     policy: str = Field(description="Where the policy came from")
     rules: int = Field(description="Policy lines (rules and group links)")
     reloaded_at: str
@@ -44,24 +44,20 @@ class ProviderDetails(ProviderInfo):
     calls: int = Field(description="Provider calls made since start (cache hits excluded)")
 
 
-def _audit(request: Request, broker: Broker, principal: Principal, action: str, status: int, rule: str) -> None:
-    record: dict[str, Any] = {"request_id": request_id(request.scope), "principal": principal.name}
-    record["groups"] = principal.groups
-    decision = "allowed" if status != 403 else "denied"
-    record.update(action=action, decision=decision, rule=rule, status=status)
-    broker.guard.audit.write("admin", record)
-
-
 def admin(action: str) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(request: Request, broker: CurrentBroker, principal: CurrentPrincipal) -> Principal:
-        decision = broker.guard.check(principal, action, ADMIN)
-        if not decision:
-            _audit(request, broker, principal, action, 403, decision.rule)
-            raise PermissionDenied(f"{action} needs the admin permission")
-        request.state.admin_rule = decision.rule
+    """The admin permission on ``action`` (the guard audits a refusal); the decision stays in the audit context
+    for the route's own line."""
+
+    async def dependency(broker: CurrentBroker, principal: CurrentPrincipal, context: CurrentContext) -> Principal:
+        context.decision = broker.guard.authorize_admin(principal, action, context)
         return principal
 
     return dependency
+
+
+def _audit(broker: Broker, context: AuditContext, action: str, status: int) -> None:
+    assert context.decision is not None  # set by admin(action)
+    broker.guard.audit_admin(context, action, status, context.decision)
 
 
 @router.post(
@@ -72,14 +68,14 @@ def admin(action: str) -> Callable[..., Awaitable[Principal]]:
     responses={**ERRORS, 422: {"model": ErrorResponse, "description": "The new keys or policy are invalid"}},
 )
 async def reload(
-    request: Request, broker: CurrentBroker, principal: Annotated[Principal, Depends(admin("reload"))]
+    broker: CurrentBroker, context: CurrentContext, _: Annotated[Principal, Depends(admin("reload"))]
 ) -> Any:
     try:
         report = ReloadReport(**broker.guard.reload())
     except ConfigError as exc:
-        _audit(request, broker, principal, "reload", 422, request.state.admin_rule)
+        _audit(broker, context, "reload", 422)
         return error_response(422, "reload_failed", f"{exc.message}; the previous keys and policy stay")
-    _audit(request, broker, principal, "reload", 200, request.state.admin_rule)
+    _audit(broker, context, "reload", 200)
     return report
 
 
@@ -90,9 +86,9 @@ async def reload(
     responses=ERRORS,
 )
 async def provider_details(
-    request: Request, broker: CurrentBroker, principal: Annotated[Principal, Depends(admin("providers"))]
+    broker: CurrentBroker, context: CurrentContext, _: Annotated[Principal, Depends(admin("providers"))]
 ) -> list[ProviderDetails]:
-    _audit(request, broker, principal, "providers", 200, request.state.admin_rule)
+    _audit(broker, context, "providers", 200)
     details = []
     for info in await provider_infos(broker):
         inst = broker.engine.instances[info.name]

@@ -9,12 +9,13 @@ import swagger_ui_bundle
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from positron import __version__
-from positron.api import admin, errors, metrics, queries, system, workflows
+from positron.api import admin, errors, hooks, lookup, metrics, queries, system, workflows
+from positron.api.body import JSONResponse
 from positron.api.deps import get_principal
 from positron.api.middleware import SecurityMiddleware
 from positron.broker import Broker
@@ -48,15 +49,19 @@ def create_app(broker: Broker) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if broker.settings.server.docs_public else None,
         generate_unique_id_function=_operation_id,
+        default_response_class=JSONResponse,
     )
     app.state.broker = broker
     errors.install(app)
     _harden(app, broker)
+    app.add_middleware(hooks.HideHookToken)  # outermost: a webhook's token leaves the path before anything logs it
     app.include_router(system.router)
     app.include_router(metrics.router)
     app.include_router(queries.build_router(broker.engine.catalog))
     app.include_router(admin.router)
     app.include_router(workflows.router)
+    app.include_router(hooks.router)
+    lookup.install(app, enabled=broker.settings.server.lookup_page)
     _mount_docs(app, public=broker.settings.server.docs_public)
     return app
 
@@ -70,7 +75,8 @@ def _build_routes(app: FastAPI) -> None:
 
 
 def _harden(app: FastAPI, broker: Broker) -> None:
-    """CORS only for configured origins (off by default); request ids, security headers and the body limit."""
+    """CORS only for configured origins (off by default); request ids, client address, security headers, the body
+    limit and the audit line of every request."""
     security = broker.settings.security
     if security.cors_origins:
         app.add_middleware(
@@ -80,7 +86,12 @@ def _harden(app: FastAPI, broker: Broker) -> None:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
-    app.add_middleware(SecurityMiddleware, max_body_bytes=security.max_body_bytes)  # outermost
+    app.add_middleware(  # outermost
+        SecurityMiddleware,
+        max_body_bytes=security.max_body_bytes,
+        audit=broker.guard.audit,
+        trusted_proxies=broker.settings.server.trusted_proxies,
+    )
 
 
 def _mount_docs(app: FastAPI, public: bool = True) -> None:

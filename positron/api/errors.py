@@ -4,13 +4,14 @@ anything else → 500 with a request id and no details (the traceback goes to th
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from positron.api.body import JSONResponse
 from positron.api.middleware import request_id as scope_request_id
 from positron.errors import AuthenticationFailed, QueryError
 
@@ -35,11 +36,18 @@ async def _query_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, **headers)
 
 
+def _details(errors: Sequence[Any]) -> list[dict[str, str]]:
+    return [{"field": _where(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors]
+
+
+def _describe(errors: Sequence[Any]) -> str:
+    """Pydantic's errors as one message: ``field: what was wrong; ...`` (the first five)."""
+    return "; ".join(f"{d['field']}: {d['message']}" for d in _details(errors)[:5]) or "invalid request"
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [{"field": _where(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in exc.errors()]
-    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-    return error_response(422, "invalid_request", summary or "invalid request", details)
+    return error_response(422, "invalid_request", _describe(exc.errors()), _details(exc.errors()))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

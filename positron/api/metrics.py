@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from positron.api.deps import CurrentBroker
+from positron.api.deps import CurrentBroker, authenticate
 from positron.telemetry.metrics import CONTENT_TYPE_LATEST
 
 router = APIRouter()
@@ -23,10 +23,12 @@ _bearer = HTTPBearer(auto_error=False)
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(
-    broker: CurrentBroker, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    broker: CurrentBroker,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Response:
     if broker.metrics is None:
         raise HTTPException(404, "metrics are disabled (metrics.enabled: false)")
     if not broker.settings.metrics.public:
-        broker.authenticate(credentials.credentials if credentials else None)
+        authenticate(request, credentials.credentials if credentials else None)  # audited like any other key
     return Response(broker.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

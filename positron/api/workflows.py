@@ -10,27 +10,38 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
-from positron.api.deps import CurrentBroker, CurrentPrincipal
-from positron.api.middleware import request_id
+from positron.api.body import JSONResponse, JsonRoute
+from positron.api.deps import CurrentBroker, CurrentContext, CurrentPrincipal
 from positron.api.schemas import ErrorResponse, TlpField, result_body
-from positron.broker import Broker, Principal
-from positron.errors import InvalidInput
+from positron.broker import AskOptions
+from positron.errors import InvalidInput, QueryError, TooMuchWork
 from positron.inputs import MAX_VALUE_LENGTH
-from positron.query import Query
-from positron.security.egress import Tlp
-from positron.security.guard import mask_body
+from positron.security.guard import Caller, Prepared
 from positron.workflows import enrich as enrichment
-from positron.workflows.batch import BatchItem, ItemError, Outcome, Run, run_batch
+from positron.workflows.batch import ItemError, ItemOutcome, run_batch
 from positron.workflows.enrich import parse_request
 
-router = APIRouter(prefix="/v1", tags=["workflows"])
+router = APIRouter(prefix="/v1", tags=["workflows"], route_class=JsonRoute)
 NDJSON = "application/x-ndjson"
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
-    422: {"model": ErrorResponse, "description": "Invalid request; the message says what was expected"},
+    415: {"model": ErrorResponse, "description": "The body is not sent as JSON (Content-Type: application/json)"},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid request, or more work than workflows.max_lookups allows; the message says which",
+    },
 }
 
 
@@ -48,6 +59,15 @@ class BatchRequest(BaseModel):
     items: list[BatchItemIn] = Field(min_length=1, description="Up to workflows.batch_max_items items (default 1000)")
     no_cache: bool = False
     tlp: TlpField = None
+
+    @field_validator("items", mode="wrap")
+    @classmethod
+    def _each_item_alone(cls, items: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Items stay as sent (the schema above documents them): each is validated after its query is authorized
+        (``_checked``), so that a 403 comes before a 422, as for a single query."""
+        if isinstance(items, list) and items:
+            return items
+        return handler(items)
 
 
 class BatchResult(BaseModel):
@@ -77,27 +97,52 @@ class EnrichResponse(BaseModel):
     took_ms: float
 
 
-def guarded_runner(broker: Broker, principal: Principal, request: Request, tlp: Tlp | None, no_cache: bool) -> Run:
-    """Each distinct item through the guard, like a single query: ACL, egress/TLP, masking, one audit line."""
-    rid = request_id(request.scope)
+def _checked(caller: Caller, items: list[Any]) -> list[BatchItemIn | tuple[str, Any]]:
+    """Items whose query the caller may run must be well-formed: a malformed one fails the request (422 naming
+    ``items.N.field``). An item the caller may not run is left as sent, to get its own 403 whatever else is wrong
+    with it, as a single query answers 403 before 422."""
+    checked: list[BatchItemIn | tuple[str, Any]] = []
+    errors: list[Any] = []
+    for index, raw in enumerate(items):
+        name = raw.get("query") if isinstance(raw, dict) else None
+        if isinstance(name, str) and not caller.may_run(name):
+            checked.append((name, raw.get("value")))
+            continue
+        try:
+            checked.append(BatchItemIn.model_validate(raw))
+        except ValidationError as exc:
+            found = exc.errors(include_url=False)
+            if isinstance(name, str) and all(e["type"] == "string_unicode" for e in found):
+                checked.append((name, raw.get("value")))  # a lone surrogate: the guard refuses this item alone
+                continue
+            errors += [{**e, "loc": ("body", "items", index, *e["loc"])} for e in found]
+    if errors:
+        raise RequestValidationError(errors)
+    return checked
 
-    async def run(query: Query[Any], value: str, at: datetime | None) -> dict[str, Any]:
-        guarded = await broker.guard.run(principal, query, value, at, no_cache=no_cache, tlp=tlp, request_id=rid)
-        return mask_body(result_body(guarded.result), guarded.masked)
 
-    return run
+def _prepare_item(caller: Caller, item: BatchItemIn | tuple[str, Any]) -> Prepared | ItemError:
+    """One item through the guard (its own 403, 404 or 422, and audit line, when refused)."""
+    try:
+        if isinstance(item, BatchItemIn):
+            return caller.prepare(item.query, item.value, item.at)
+        name, value = item
+        return caller.prepare(name, value if isinstance(value, str) else "", None)
+    except QueryError as exc:
+        return ItemError.of(exc)
 
 
-def _outcome(index: int, outcome: Outcome) -> dict[str, Any]:
+def _outcome(index: int, outcome: ItemOutcome) -> dict[str, Any]:
     if isinstance(outcome, ItemError):
         error = {"code": outcome.code, "message": outcome.message}
         return {"index": index, "status": outcome.status_code, "result": None, "error": error}
-    return {"index": index, "status": 200, "result": outcome, "error": None}
+    return {"index": index, "status": 200, "result": result_body(outcome), "error": None}
 
 
-async def _batch_results(broker: Broker, items: list[BatchItem], run: Run) -> AsyncIterator[dict[str, Any]]:
-    concurrency = broker.settings.workflows.batch_concurrency
-    async for indices, outcome in run_batch(broker.engine, items, run, concurrency=concurrency):
+async def _batch_results(
+    items: list[Prepared | ItemError], caller: Caller, concurrency: int
+) -> AsyncIterator[dict[str, Any]]:
+    async for indices, outcome in run_batch(items, caller.execute, concurrency=concurrency):
         for index in indices:
             yield _outcome(index, outcome)
 
@@ -107,6 +152,16 @@ async def _ndjson(results: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes
         yield (json.dumps(result) + "\n").encode()
 
 
+def _check_limits(items: list[Any], max_items: int, max_lookups: int) -> None:
+    if len(items) > max_items:
+        raise InvalidInput(f"items: expected at most {max_items} items; got {len(items)}")
+    distinct = len({json.dumps(item, sort_keys=True, default=str) for item in items})
+    if distinct > max_lookups:
+        raise TooMuchWork(
+            f"items: {distinct} distinct items; workflows.max_lookups allows at most {max_lookups} lookups per request"
+        )
+
+
 @router.post(
     "/batch",
     response_model=BatchResponse,
@@ -114,13 +169,15 @@ async def _ndjson(results: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes
     summary="Many queries at once; identical items run once; NDJSON streams results as they finish",
     operation_id="batch",
 )
-async def batch(body: BatchRequest, request: Request, broker: CurrentBroker, principal: CurrentPrincipal) -> Any:
-    limit = broker.settings.workflows.batch_max_items
-    if len(body.items) > limit:
-        raise InvalidInput(f"items: expected at most {limit} items; got {len(body.items)}")
+async def batch(
+    body: BatchRequest, request: Request, broker: CurrentBroker, principal: CurrentPrincipal, context: CurrentContext
+) -> Any:
+    config = broker.settings.workflows
+    _check_limits(body.items, config.batch_max_items, config.max_lookups)
     started = time.monotonic()
-    run = guarded_runner(broker, principal, request, body.tlp, body.no_cache)
-    results = _batch_results(broker, [BatchItem(i.query, i.value, i.at) for i in body.items], run)
+    caller = broker.guard.caller(principal, AskOptions(no_cache=body.no_cache, tlp=body.tlp), context)
+    prepared = [_prepare_item(caller, item) for item in _checked(caller, body.items)]
+    results = _batch_results(prepared, caller, config.batch_concurrency)
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse(_ndjson(results), media_type=NDJSON)
     ordered = sorted([r async for r in results], key=lambda r: int(r["index"]))
@@ -132,7 +189,7 @@ class TypedObservable(BaseModel):
     value: str = Field(max_length=MAX_VALUE_LENGTH, examples=["10.20.0.42"])
 
 
-class EnrichRequest(BaseModel):
+class EnrichRequest(BaseModel):  # the HTTP body; positron.workflows.enrich parses it into an EnrichJob
     model_config = ConfigDict(extra="allow")
 
     observables: list[TypedObservable] | None = Field(default=None, max_length=1000)
@@ -150,16 +207,12 @@ class EnrichRequest(BaseModel):
     operation_id="enrich",
 )
 async def enrich(
-    body: EnrichRequest, request: Request, broker: CurrentBroker, principal: CurrentPrincipal
+    body: EnrichRequest, broker: CurrentBroker, principal: CurrentPrincipal, context: CurrentContext
 ) -> JSONResponse:
     started = time.monotonic()
+    config = broker.settings.workflows
     payload = {**(body.model_extra or {}), **body.model_dump(exclude_none=True, exclude={"at", "tlp"})}
-    parsed = parse_request(payload, broker.settings.workflows, broker.engine.catalog, body.at)
-    result = await enrichment.enrich(
-        broker.engine,
-        parsed,
-        guarded_runner(broker, principal, request, body.tlp, no_cache=False),
-        lambda name: bool(broker.guard.authorize_query(principal, name)),
-        broker.settings.workflows.batch_concurrency,
-    )
+    job = parse_request(payload, config, broker.engine.catalog, body.at)
+    caller = broker.guard.caller(principal, AskOptions(tlp=body.tlp), context)
+    result = await enrichment.enrich(job, caller, config)
     return JSONResponse({**result, "took_ms": round((time.monotonic() - started) * 1000, 1)})

@@ -5,26 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from positron.broker import Broker
+from positron.broker import AskOptions, AuditContext, Broker
 from positron.cli.remote import post_json
 from positron.config import Settings, get_environment, load_settings, parse_settings
 from positron.demo import demo_config, new_demo_key
 from positron.errors import PositronError
 from positron.registry import Registry
+from positron.security.audit import STDOUT
 
 SERVER = click.option("--server", default=None, envvar="POSITRON_URL", help="Ask this server instead ($POSITRON_URL)")
 KEY = click.option("--key", default=None, envvar="POSITRON_API_KEY", help="API key for --server ($POSITRON_API_KEY)")
 out = Console()
 err = Console(stderr=True)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+T = TypeVar("T")
 
 
 def _settings(config: Path | None, registry: Registry) -> tuple[Settings, str | None]:
@@ -73,7 +77,8 @@ def serve(config: Path | None, host: str | None, port: int | None) -> None:
         return _fail(exc)
     if demo_key is not None:
         _print_demo_banner(bind, bind_port, demo_key)
-    uvicorn.run(create_app(broker), host=bind, port=bind_port, log_level="info")
+    # the client address comes from X-Forwarded-For only behind server.trusted_proxies (positron.api.middleware)
+    uvicorn.run(create_app(broker), host=bind, port=bind_port, log_level="info", proxy_headers=False)
 
 
 def _print_demo_banner(host: str, port: int, key: str) -> None:
@@ -107,9 +112,10 @@ def query(
     server: str | None,
     key: str | None,
 ) -> None:
-    """Run one query: in-process against the configured providers, or on a server with --server."""
-    from positron.api.schemas import result_body
+    """Run one query: in-process against the configured providers (through the same guard as the API, as the
+    config's ``cli`` principal), or on a server with --server."""
     from positron.catalog import canonical_name
+    from positron.results import result_body
 
     when = _parse_at(at)
     try:
@@ -117,12 +123,11 @@ def query(
             body = {"value": value, **({"at": when.isoformat()} if when else {}), "providers": list(providers) or None}
             result = post_json(server, f"/v1/queries/{canonical_name(name)}", body, key)
         else:
-            registry = Registry.from_entry_points()
-            settings, _ = _settings(config, registry)
-            broker = Broker(settings, registry)
-            query = broker.engine.catalog.get_query(name)
-            answer = asyncio.run(_run_query(broker, query, value, when, providers or None))
-            result = result_body(answer)
+            broker = _local_broker(config)
+            options, context = AskOptions(providers=list(providers) or None), AuditContext(uuid.uuid4().hex, "cli")
+            principal = broker.local_principal()
+            ask = lambda: broker.ask(principal, name, value, when, options, context)  # noqa: E731
+            result = result_body(asyncio.run(_in_process(broker, ask)))
     except PositronError as exc:
         return _fail(exc)
     if as_json:
@@ -142,10 +147,23 @@ def _parse_at(raw: str | None) -> datetime | None:
         ) from None
 
 
-async def _run_query(broker: Broker, q: Any, value: str, at: datetime | None, providers: Any) -> Any:
+def _local_broker(config: Path | None) -> Broker:
+    """The broker of an in-process command. Its lookups are audited to the config's audit file; with the default
+    ``stdout`` destination they are not written (a one-shot command has no log stream, and its stdout carries the
+    answer)."""
+    registry = Registry.from_entry_points()
+    settings, _ = _settings(config, registry)
+    audit = settings.security.audit
+    if audit.destination == STDOUT:
+        audit = audit.model_copy(update={"destination": None})
+        settings = settings.model_copy(update={"security": settings.security.model_copy(update={"audit": audit})})
+    return Broker(settings, registry)
+
+
+async def _in_process(broker: Broker, work: Callable[[], Awaitable[T]]) -> T:
     await broker.start()
     try:
-        return await broker.engine.run(q, value, at, providers=providers)
+        return await work()
     finally:
         await broker.close()
 
@@ -205,26 +223,13 @@ def enrich(alert: Any, config: Path | None, server: str | None, key: str | None)
 
 
 def _enrich_here(config: Path | None, payload: dict[str, Any]) -> dict[str, Any]:
-    """Enrich in-process with the configured providers (like `query` without --server: no API key, no policy)."""
-    from positron.api.schemas import result_body
+    """Enrich in-process, through the same guard as the API, as the config's ``cli`` principal."""
     from positron.workflows import enrich as enrichment
 
-    registry = Registry.from_entry_points()
-    settings, _ = _settings(config, registry)
-    broker = Broker(settings, registry)
-    request = enrichment.parse_request(payload, settings.workflows, broker.engine.catalog)
-
-    async def run_one(query: Any, value: str, at: datetime | None) -> dict[str, Any]:
-        return result_body(await broker.engine.run(query, value, at))
-
-    async def run() -> dict[str, Any]:
-        await broker.start()
-        try:
-            return await enrichment.enrich(broker.engine, request, run_one, lambda name: True)
-        finally:
-            await broker.close()
-
-    return asyncio.run(run())
+    broker = _local_broker(config)
+    job = enrichment.parse_request(payload, broker.settings.workflows, broker.engine.catalog)
+    caller = broker.guard.caller(broker.local_principal(), context=AuditContext(uuid.uuid4().hex, "cli"))
+    return asyncio.run(_in_process(broker, lambda: enrichment.enrich(job, caller, broker.settings.workflows)))
 
 
 @main.group()

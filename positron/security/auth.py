@@ -15,15 +15,14 @@ timing says nothing about stored hashes, and the final comparison is ``hmac.comp
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -147,13 +146,26 @@ class KeyStore:
         """The principal of a valid, unexpired key; else AuthenticationFailed saying only "invalid"."""
         if not token or len(token) > 256:
             raise AuthenticationFailed(INVALID)
-        digest = hash_key(token)
-        entry = self._by_hash.get(digest)
-        if entry is None or not hmac.compare_digest(entry.key_hash, digest):
-            raise AuthenticationFailed(INVALID)
-        if entry.expires is not None and entry.expires <= (now or datetime.now(UTC)):
-            raise AuthenticationFailed(INVALID)
+        entry = find_by_secret(self._by_hash, token, INVALID, now)
         return Principal(entry.principal, entry.groups)
+
+
+class _Expiring(Protocol):
+    @property
+    def expires(self) -> datetime | None: ...
+
+
+E = TypeVar("E", bound=_Expiring)
+
+
+def find_by_secret(by_hash: Mapping[str, E], secret: str, invalid: str, now: datetime | None = None) -> E:
+    """The entry stored under the secret's hash (API keys, webhook tokens), unless it has expired; else
+    AuthenticationFailed(``invalid``): an unknown and an expired secret look alike. The store holds digests only,
+    so the lookup compares digests, never the secret."""
+    entry = by_hash.get(hash_key(secret))
+    if entry is None or (entry.expires is not None and entry.expires <= (now or datetime.now(UTC))):
+        raise AuthenticationFailed(invalid)
+    return entry
 
 
 def new_key_text(new: NewKey) -> str:

@@ -1,6 +1,15 @@
 """The request guard: who is calling (keys), what they may do (policy), where a value may go (egress, TLP), and
-the audit line that records it. Every entry point that runs a query goes through ``Guard.run``, or through its two
-parts ``authorize_query`` and ``instance_skips`` (batch and enrich use these around their own fan-out).
+the audit line that records it.
+
+Every surface that runs a query (a single HTTP query, each batch item, each enrich query, ``positron query`` and
+``positron enrich``) calls ``Guard.ask`` (through ``Broker.ask``), the one guarded entry point:
+
+    ask = prepare  (resolve the query, authorize run and no_cache, build the one ``Lookup``, egress/TLP skips)
+        + execute  (run the engine, mask the typed result, add a hint when no instance answers the query)
+
+and exactly one audit line is written per ask, whatever happens. Batches call the two halves themselves so that
+identical items are prepared each (and refused alone) but executed once. A surface only parses its input and
+serializes the typed ``QueryResult`` (``positron.results``).
 
 Keys and policy are one ``_State``, rebuilt whole on reload (SIGHUP or ``POST /v1/admin/reload``) and swapped in
 one assignment: a request sees the old state or the new one, never a mix; a reload that fails keeps the old one.
@@ -12,21 +21,27 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from positron.catalog import canonical_name
+from positron.chain import resolve
 from positron.config import Settings, load_settings
 from positron.errors import ConfigError, PermissionDenied, QueryError
-from positron.query import Query
+from positron.inputs import InputKind
+from positron.merge import Merged, Ranked
+from positron.query import Lookup, Query
 from positron.security import redact
 from positron.security.acl import ADMIN, NO_CACHE, RUN, USE, AccessControl, Decision
-from positron.security.audit import AuditLog
+from positron.security.audit import AuditContext, AuditLog, AuditRecord
 from positron.security.auth import KeyEntry, KeyStore, Principal, hash_key, read_keys_file
 from positron.security.egress import Tlp, classify, skip_reason
+from positron.security.webhooks import HookStore, WebhookConfig
 
 if TYPE_CHECKING:
     from positron.engine import Engine, ProviderStatus, QueryResult
@@ -39,12 +54,34 @@ log = logging.getLogger(__name__)
 class _State:
     keys: KeyStore
     acl: AccessControl
+    hooks: HookStore  # webhook tokens (positron.security.webhooks), reloaded with the keys
 
 
 @dataclass(frozen=True, slots=True)
-class GuardedResult:
-    result: QueryResult
-    masked: frozenset[str]  # answer fields this caller may not see; mask_body() blanks them
+class AskOptions:
+    """How to ask, beside what: only these instances, bypass the cache, the value's TLP."""
+
+    providers: Sequence[str] | None = None
+    no_cache: bool = False
+    tlp: Tlp | None = None
+
+
+ASK = AskOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A lookup the guard has authorized and normalized, ready to execute."""
+
+    principal: Principal
+    lookup: Lookup
+    options: AskOptions
+    skips: dict[str, str]
+    masked: frozenset[str]
+    rule: str
+    context: AuditContext
+    chain: bool = False  # may also be answered through its ``via`` queries (the caller may run every step)
+    started: float = field(default_factory=time.monotonic)
 
 
 def _resolve(path: Path | None, settings: Settings) -> Path | None:
@@ -71,7 +108,27 @@ def load_state(settings: Settings) -> _State:
     if (keys_file := _resolve(sec.keys_file, settings)) is not None:
         entries += read_keys_file(keys_file)
     acl = AccessControl.from_files(_resolve(sec.policy, settings), _resolve(sec.model, settings))
-    return _State(KeyStore.of(entries), acl)
+    return _State(KeyStore.of(entries), acl, HookStore.of(settings.webhooks))
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """One principal's lookups within one request (a batch, an enrichment, a CLI run): the guard's two halves
+    bound to who asks, how, and the request's audit context."""
+
+    guard: Guard
+    principal: Principal
+    options: AskOptions
+    context: AuditContext
+
+    def may_run(self, query_name: str) -> bool:
+        return self.guard.authorize_query(self.principal, query_name).allowed
+
+    def prepare(self, query: Query[Any] | str, raw_value: str, at: datetime | None) -> Prepared:
+        return self.guard.prepare(self.principal, query, raw_value, at, self.options, self.context)
+
+    async def execute(self, prepared: Prepared) -> QueryResult:
+        return await self.guard.execute(prepared)
 
 
 class Guard:
@@ -90,6 +147,10 @@ class Guard:
     def authenticate(self, token: str | None) -> Principal:
         return self._state.keys.authenticate(token)
 
+    def authenticate_hook(self, token: str | None) -> WebhookConfig:
+        """The webhook a URL token belongs to (hashed lookup, like API keys); else 401 saying only "invalid"."""
+        return self._state.hooks.authenticate(token)
+
     @property
     def key_count(self) -> int:
         """API keys known now: config entries and keys-file lines."""
@@ -102,14 +163,31 @@ class Guard:
         """May this principal run this query? Checked before any provider call or cache read."""
         return self.check(principal, canonical_name(query_name), RUN)
 
-    def require(self, principal: Principal, obj: str, act: str, message: str) -> Decision:
-        decision = self.check(principal, obj, act)
+    def authorize_run(
+        self, principal: Principal, query: Query[Any], context: AuditContext, raw_value: str | None = None
+    ) -> Decision:
+        """The run permission alone, for a surface that decides before it validates the input (403 before 422).
+        A refusal is audited here; ``ask`` decides again (cached) and audits the lookup itself."""
+        decision = self.authorize_query(principal, query.name)
+        context.query, context.decision = query.name, decision
         if not decision:
-            raise PermissionDenied(message)
+            record = AuditRecord("query", context, 403, "denied", rule=decision.rule, query=query.name, value=raw_value)
+            record.error = PermissionDenied.code
+            self.audit.write(record)
+            raise PermissionDenied(f"you may not run {query.name}")
         return decision
 
-    def require_admin(self, principal: Principal, action: str) -> Decision:
-        return self.require(principal, action, ADMIN, f"{action} needs the admin permission")
+    def authorize_admin(self, principal: Principal, action: str, context: AuditContext) -> Decision:
+        """The admin permission on ``action``; a refusal is audited here and raised as a 403."""
+        decision = self.check(principal, action, ADMIN)
+        if not decision:
+            self.audit_admin(context, action, 403, decision)
+            raise PermissionDenied(f"{action} needs the admin permission")
+        return decision
+
+    def audit_admin(self, context: AuditContext, action: str, status: int, decision: Decision) -> None:
+        verdict = "allowed" if decision else "denied"
+        self.audit.write(AuditRecord("admin", context, status, verdict, rule=decision.rule, action=action))
 
     def usable(self, principal: Principal, instance: str) -> bool:
         return self.check(principal, instance, USE).allowed
@@ -117,9 +195,12 @@ class Guard:
     def masked_fields(self, principal: Principal, query_name: str) -> frozenset[str]:
         return self._state.acl.masked_fields(principal, query_name)
 
-    def instance_skips(self, principal: Principal, query: Query[Any], value: str, tlp: Tlp | None) -> dict[str, str]:
-        """Instance → why it must not be asked: ``denied`` by policy, or an egress/TLP rule. ``value`` is normalized."""
-        value_class = classify(query.input, value, self.settings.security.internal_domains)
+    def instance_skips(
+        self, principal: Principal, query: Query[Any], value: str, tlp: Tlp | None, kind: InputKind | None = None
+    ) -> dict[str, str]:
+        """Instance → why it must not be asked: ``denied`` by policy, or an egress/TLP rule. ``value`` is normalized
+        (of ``kind``, default the query's input kind)."""
+        value_class = classify(kind or query.input, value, self.settings.security.internal_domains)
         tlp = tlp or self.settings.security.default_tlp
         skips: dict[str, str] = {}
         for inst in self.engine.answering(query):
@@ -130,49 +211,115 @@ class Guard:
                 skips[inst.name] = reason
         return skips
 
-    # --- one guarded query ---
+    def _chain_skips(
+        self, principal: Principal, query: Query[Any], value: str, tlp: Tlp | None, skips: dict[str, str]
+    ) -> bool:
+        """Whether ``query`` may be answered through its chain (``chain.py``): only if the caller may run every
+        step. Adds to ``skips`` the instances the caller may not use for a step (judged on the original value)."""
+        steps = resolve(query, self.engine.catalog)
+        if not steps or not all(self.authorize_query(principal, step.name) for step in steps):
+            return False
+        for step in steps:
+            for name, reason in self.instance_skips(principal, step, value, tlp, kind=query.input).items():
+                skips.setdefault(name, reason)
+        return True
 
-    async def run(
+    # --- the one guarded entry point ---
+
+    async def ask(
         self,
         principal: Principal,
         query: Query[Any] | str,
         raw_value: str,
         at: datetime | None = None,
-        *,
-        providers: Sequence[str] | None = None,
-        no_cache: bool = False,
-        tlp: Tlp | None = None,
-        request_id: str = "-",
-    ) -> GuardedResult:
-        """Authorize, normalize, apply egress, run, and write the audit line (also when anything fails)."""
+        options: AskOptions = ASK,
+        context: AuditContext | None = None,
+    ) -> QueryResult:
+        """Authorize, normalize, apply egress, run, mask; one audit line (also when anything fails)."""
+        return await self.execute(self.prepare(principal, query, raw_value, at, options, context))
+
+    def caller(self, principal: Principal, options: AskOptions = ASK, context: AuditContext | None = None) -> Caller:
+        return Caller(self, principal, options, context or AuditContext())
+
+    def prepare(
+        self,
+        principal: Principal,
+        query: Query[Any] | str,
+        raw_value: str,
+        at: datetime | None = None,
+        options: AskOptions = ASK,
+        context: AuditContext | None = None,
+    ) -> Prepared:
+        """Everything before the engine; a refusal (404, 403, 422) is audited here."""
+        context = context or AuditContext()
+        if context.principal is None:
+            context.principal = principal
         started = time.monotonic()
-        record: dict[str, Any] = {"request_id": request_id, "principal": principal.name, "groups": principal.groups}
-        record["query"] = query.name if isinstance(query, Query) else canonical_name(query)[:64]
-        value, outcome = raw_value, None
+        name = query.name if isinstance(query, Query) else canonical_name(query)[:64]
+        record = AuditRecord("query", context, 500, "invalid", query=name, value=raw_value)
         try:
             q = query if isinstance(query, Query) else self.engine.catalog.get_query(query)
-            decision = self.authorize_query(principal, q.name)
-            record.update(decision="allowed" if decision else "denied", rule=decision.rule)
-            if not decision:
-                raise PermissionDenied(f"you may not run {q.name}")
-            if no_cache:
-                self.require(principal, q.name, NO_CACHE, f"no_cache is not permitted for you on {q.name}")
-            lookup = self.engine.lookup(q, raw_value, at)
-            value = lookup.value
-            skips = self.instance_skips(principal, q, lookup.value, tlp)
-            result = await self.engine.run(
-                q, lookup.value, lookup.at, providers=providers, no_cache=no_cache, skip=skips
-            )
-            outcome = GuardedResult(result, self.masked_fields(principal, q.name))
-            record.update(status=200, **_provider_fields(result.providers))
-            return outcome
+            self._authorize(principal, q, options, record)
+            lookup = Lookup.of(q, raw_value, at)
         except QueryError as exc:
-            record.update(status=exc.status_code, error=exc.code)
+            record.status, record.error = exc.status_code, exc.code
+            record.extra["took_ms"] = _since(started)
+            self.audit.write(record)
+            raise
+        skips = self.instance_skips(principal, q, lookup.value, options.tlp)
+        chain = self._chain_skips(principal, q, lookup.value, options.tlp, skips)
+        masked = self.masked_fields(principal, q.name)
+        return Prepared(principal, lookup, options, skips, masked, record.rule or "", context, chain, started)
+
+    def _authorize(self, principal: Principal, query: Query[Any], options: AskOptions, record: AuditRecord) -> None:
+        """``run``, then ``no_cache`` when asked for; the record keeps the decision that settled it."""
+        decision = self.check(principal, query.name, RUN)
+        record.decision, record.rule = ("allowed" if decision else "denied"), decision.rule
+        if not decision:
+            raise PermissionDenied(f"you may not run {query.name}")
+        if options.no_cache:
+            bypass = self.check(principal, query.name, NO_CACHE)
+            if not bypass:
+                record.decision, record.rule = "denied", bypass.rule
+                raise PermissionDenied(f"no_cache is not permitted for you on {query.name}")
+
+    async def execute(self, prepared: Prepared) -> QueryResult:
+        """Run a prepared lookup and write its audit line."""
+        lookup, options = prepared.lookup, prepared.options
+        record = AuditRecord(
+            "query", prepared.context, 500, "allowed", rule=prepared.rule, query=lookup.query.name, value=lookup.value
+        )
+        try:
+            result = await self.engine.ask(
+                lookup,
+                providers=options.providers,
+                no_cache=options.no_cache,
+                skip=prepared.skips,
+                chain=prepared.chain,
+            )
+            result = self._finish(result, prepared.masked)
+            record.status = 200
+            record.extra.update(_provider_fields(result.providers))
+            return result
+        except QueryError as exc:
+            record.status, record.error = exc.status_code, exc.code
+            raise
+        except asyncio.CancelledError:  # the client went away
+            record.status, record.error = 499, "cancelled"
             raise
         finally:
-            record.setdefault("status", 500)
-            record["took_ms"] = round((time.monotonic() - started) * 1000, 1)
-            self.audit.write("query", {**record, **self.audit.value_fields(value)})
+            record.extra["took_ms"] = _since(prepared.started)
+            self.audit.write(record)
+
+    def _finish(self, result: QueryResult, masked: frozenset[str]) -> QueryResult:
+        """Mask the typed result for this caller, and say so when no configured instance answers the query."""
+        hint = None
+        if not result.providers and not self.engine.answering(result.query):
+            hint = f"no configured provider answers {result.query.name}"
+        if not masked and hint is None:
+            return result
+        merged = _masked(result.merged, masked) if masked else result.merged
+        return replace(result, merged=merged, masked=tuple(sorted(masked)), hint=hint)
 
     # --- reload ---
 
@@ -187,6 +334,7 @@ class Guard:
         self.reloaded_at = datetime.now(UTC)
         return {
             "keys": len(state.keys),
+            "webhooks": len(state.hooks),
             "policy": state.acl.policy.source,
             "rules": state.acl.rule_count,
             "reloaded_at": self.reloaded_at.isoformat().replace("+00:00", "Z"),
@@ -214,6 +362,10 @@ class Guard:
         return unwatch
 
 
+def _since(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
 def _provider_fields(statuses: Sequence[ProviderStatus]) -> dict[str, Any]:
     providers = []
     for s in statuses:
@@ -226,20 +378,21 @@ def _provider_fields(statuses: Sequence[ProviderStatus]) -> dict[str, Any]:
     return {"providers": providers, "cache_hits": sum(1 for s in statuses if s.cached)}
 
 
-def mask_body(body: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
-    """Blank the masked fields in every answer and source value of a response body (in place), and say which."""
-    if not fields:
-        return body
-    for answer in body.get("answers", []):
-        _blank(answer, fields)
-    if body.get("answer"):
-        _blank(body["answer"], fields)
-    body["details"] = {**body.get("details", {}), "masked": sorted(fields)}
-    return body
+def _masked(merged: Merged, fields: frozenset[str]) -> Merged:
+    """The merged answers with ``fields`` blanked in every value, the answer's and each source's."""
+
+    def ranked(r: Ranked) -> Ranked:
+        sources = tuple(replace(s, value=_blank(s.value, fields)) for s in r.sources)
+        return replace(r, value=_blank(r.value, fields), sources=sources)
+
+    answer = ranked(merged.answer) if merged.answer is not None else None
+    return replace(merged, answer=answer, answers=tuple(ranked(r) for r in merged.answers))
 
 
-def _blank(answer: dict[str, Any], fields: frozenset[str]) -> None:
-    for holder in (answer, *answer.get("sources", [])):
-        value = holder.get("value")
-        if isinstance(value, dict):
-            holder["value"] = {k: (None if k in fields else v) for k, v in value.items()}
+def _blank(value: Any, fields: Iterable[str]) -> Any:
+    """A record value with the fields set to null (as a plain mapping: a model's own types may not allow null)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: (None if k in fields else v) for k, v in value.items()}
+    return value

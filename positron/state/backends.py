@@ -3,22 +3,23 @@ shared by every replica, when ``redis.url`` is configured.
 
     cache       MemoryCache (bounded LRU)       | RedisCache (one MGET per request)
     flights     LocalFlights (in-process)       | RedisFlights (in-process, then a Redis lock + hand-off)
-    limiters    LocalLimiter per instance       | RedisLimiter per instance (Lua token buckets, local fallback)
+    limiters    moving windows in memory        | moving windows in Redis (``limits``), local windows as fallback
 
 Circuit breakers stay per process (``circuit.py``). Every Redis-backed part falls back to its local behaviour
-while Redis is unreachable (``redis_state.py``).
+while Redis is unreachable (``redis.py``); Redis may be one server, a Sentinel set or a Cluster.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from positron.config import RedisConfig
 from positron.provider import RateLimit
 from positron.state.cache import AnswerCache, MemoryCache, RedisCache
-from positron.state.ratelimit import Limiter, LocalLimiter, RedisLimiter
-from positron.state.redis import RedisState
+from positron.state.ratelimit import Limiter, LocalWindows, RedisWindows, WindowLimiter, redis_windows_storage
+from positron.state.redis import REDIS_ERRORS, RedisState
 from positron.state.singleflight import Flights, LocalFlights, RedisFlights
 from positron.telemetry.metrics import Metrics
 
@@ -29,15 +30,31 @@ class State:
     flights: Flights = field(default_factory=LocalFlights)
     redis: RedisState | None = None
     metrics: Metrics | None = None
+    _windows: Any = None  # the limits library's Redis storage, built with the first limiter
 
     def limiter(self, instance: str, limits: Sequence[RateLimit]) -> Limiter:
+        local = LocalWindows(instance, limits)
         if self.redis is None:
-            return LocalLimiter(limits)
-        return RedisLimiter(self.redis, instance, limits)
+            return WindowLimiter(local)
+        if self._windows is None:
+            self._windows = redis_windows_storage(self.redis)
+        return WindowLimiter(local, RedisWindows(self.redis, instance, limits, self._windows))
+
+    async def open(self) -> None:
+        """Connect ahead of the first request (a cluster's slot map, the limits storage's scripts)."""
+        if self.redis is not None:
+            await self.redis.open()
+        if self.redis is not None and self.redis.up and self._windows is not None:
+            try:
+                await self._windows.check()
+            except REDIS_ERRORS as exc:
+                self.redis.failed("connect", exc)
 
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.close()
+        if self.redis is not None and self.redis.cluster and self._windows is not None:
+            await self._windows.bridge.storage.aclose()  # the limits cluster storage's own client
 
 
 def memory_state(cache_entries: int = 10_000, metrics: Metrics | None = None) -> State:

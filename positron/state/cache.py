@@ -74,7 +74,10 @@ def at_bucket(at: datetime | None, bucket_s: int = 60) -> str:
 
 
 def cache_key(lookup: Lookup, instance: str, fingerprint: str) -> str:
-    return f"{lookup.query.name}|{lookup.value}|{at_bucket(lookup.at)}|{instance}|{fingerprint}"
+    """``{QUERY|value|at}|instance|fingerprint``. The braces are a Redis Cluster hash tag: every instance's entry
+    for one lookup (read with one MGET), and the single-flight lock and hand-off keys built from it, land in one
+    slot. A ``}`` inside the value only shortens the tag, which is still the same for all of them."""
+    return f"{{{lookup.query.name}|{lookup.value}|{at_bucket(lookup.at)}}}|{instance}|{fingerprint}"
 
 
 class MemoryCache:
@@ -142,6 +145,7 @@ class RedisCache:
         except REDIS_ERRORS as exc:
             self.redis.failed("cache_get", exc)
             return found
+        self.redis.ok()
         now = time.time()
         for i, blob in zip(missing, blobs, strict=True):
             entry = found[i] = None if blob is None else self._decode(query, blob)
@@ -175,6 +179,8 @@ class RedisCache:
             await self.redis.client.set(self.redis.key("c", key), blob, px=max(1, int(ttl_s * 1000)))
         except REDIS_ERRORS as exc:
             self.redis.failed("cache_set", exc)
+        else:
+            self.redis.ok()
 
 
 def _decoded(query: Query[Any], blob: bytes) -> CachedAnswers | None:

@@ -1,13 +1,20 @@
-"""Token buckets per provider instance (e.g. VirusTotal's public 4/minute and 500/day).
+"""Rate limits per provider instance (e.g. VirusTotal's public 4/minute and 500/day), as moving windows.
 
-``acquire`` reserves a token from each of the instance's buckets. When none is free it waits, if the wait fits in
-the time the request has left; otherwise it raises ProviderRateLimited with ``retry_after``, which the engine
-reports as the instance's status. Reservations may take a bucket below zero: callers queue up in order, and the
-next one waits longer. An upstream 429 with Retry-After ``pause``s the instance.
+A configured ``{requests: N, per_s: S}`` guarantees at most N calls in *any* window of S seconds, across every
+replica sharing Redis: each call is a timestamp in a window (the ``limits`` library's moving-window strategy, in
+its memory storage or its Redis storage, where one Lua call checks and records atomically). A token bucket does
+not give that guarantee (it refills continuously, so 4/60 s let 7 calls through in 60 s).
 
-``LocalLimiter`` keeps the buckets in this process. ``RedisLimiter`` keeps them in Redis, so every replica
-draws from the same buckets (one Lua script call per provider call, timed by Redis's clock); while Redis is
-unreachable it falls back to its local buckets.
+``acquire`` records a call in each of the instance's windows. When one is full it waits, if the wait fits in the
+time the request has left (then tries again); otherwise it raises ProviderRateLimited with ``retry_after`` = the
+time until the oldest call in the full window leaves it, which is when a slot truly frees. With several windows,
+all are checked before any is recorded; two replicas racing for the last slot may each record one window and fail
+the other, which wastes a slot and never lets an extra call through. An upstream 429 with Retry-After
+``pause``s the instance (everywhere, through Redis).
+
+Windows are in whole seconds (the library's granularity); timestamps are each replica's clock, so replicas'
+clocks should agree to well under a second (NTP). While Redis is unreachable the process's own windows hold the
+limit for this replica.
 """
 
 from __future__ import annotations
@@ -16,11 +23,17 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from positron.errors import ProviderRateLimited
 from positron.provider import RateLimit
 from positron.state.redis import REDIS_ERRORS, RedisState
+
+MIN_WAIT_S = 0.001  # a window reported full whose slot frees "now": try again after this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +51,7 @@ class QuotaReport:
 
 class Limiter(Protocol):
     async def acquire(self, budget_s: float) -> float:
-        """Reserve a call within ``budget_s`` seconds; returns how long it waited."""
+        """Record a call within ``budget_s`` seconds; returns how long it waited."""
         ...
 
     async def pause(self, seconds: float) -> None: ...
@@ -46,159 +59,153 @@ class Limiter(Protocol):
     async def report(self) -> QuotaReport: ...
 
 
-class TokenBucket:
-    def __init__(self, limit: RateLimit) -> None:
-        self.limit = limit
-        self.capacity = float(limit.requests)
-        self.rate = limit.requests / limit.per_s  # tokens per second
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-
-    def _refill(self, now: float) -> None:
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-
-    def wait_time(self, now: float) -> float:
-        self._refill(now)
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
-
-    def take(self) -> None:
-        self.tokens -= 1.0
+def window(limit: RateLimit) -> RateLimitItem:
+    return RateLimitItemPerSecond(limit.requests, int(limit.per_s))
 
 
-class LocalLimiter:
-    """All of one instance's buckets in this process; a call needs a token from each."""
+class Windows:
+    """One instance's moving windows in one storage, and its pause (kept by the subclass)."""
 
-    def __init__(self, limits: Sequence[RateLimit]) -> None:
-        self._buckets = [TokenBucket(limit) for limit in limits]
+    def __init__(self, instance: str, limits: Sequence[RateLimit], strategy: MovingWindowRateLimiter) -> None:
+        self.instance = instance
+        self.limits = list(limits)
+        self.items = [window(lim) for lim in self.limits]
+        self.strategy = strategy
+
+    async def paused_for(self) -> float:
+        raise NotImplementedError
+
+    async def try_take(self) -> float:
+        """0 when a call was recorded in every window; else seconds until the pause ends or a slot frees."""
+        paused = await self.paused_for()
+        if paused > 0:
+            return paused
+        if len(self.items) > 1:  # look before recording, so a full window does not waste the others' slots
+            for item in self.items:
+                if not await self.strategy.test(item, self.instance):
+                    return await self.wait_time()
+        for item in self.items:
+            if not await self.strategy.hit(item, self.instance):
+                return await self.wait_time()
+        return 0.0
+
+    async def wait_time(self) -> float:
+        """Until the oldest call of each full window leaves it: when a slot really frees."""
+        now, waits = time.time(), [MIN_WAIT_S]
+        for item in self.items:
+            stats = await self.strategy.get_window_stats(item, self.instance)
+            if stats.remaining <= 0:
+                waits.append(stats.reset_time - now)
+        return max(waits)
+
+    async def report(self) -> QuotaReport:
+        stats = [await self.strategy.get_window_stats(item, self.instance) for item in self.items]
+        pairs = zip(self.limits, stats, strict=True)
+        quotas = [Quota(lim.requests, lim.per_s, max(0, s.remaining)) for lim, s in pairs]
+        return QuotaReport(quotas, round(max(0.0, await self.paused_for()), 3))
+
+
+class LocalWindows(Windows):
+    """The windows in this process (the ``limits`` memory storage)."""
+
+    def __init__(self, instance: str, limits: Sequence[RateLimit], storage: MemoryStorage | None = None) -> None:
+        super().__init__(instance, limits, MovingWindowRateLimiter(storage or MemoryStorage()))
         self._paused_until = 0.0
 
     def pause_now(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    async def pause(self, seconds: float) -> None:
-        """An upstream 429 with Retry-After: no calls until it passes."""
-        self.pause_now(seconds)
-
-    async def report(self) -> QuotaReport:
-        now = time.monotonic()
-        for bucket in self._buckets:
-            bucket._refill(now)
-        quotas = [Quota(b.limit.requests, b.limit.per_s, max(0, int(b.tokens))) for b in self._buckets]
-        return QuotaReport(quotas, max(0.0, round(self._paused_until - now, 3)))
-
-    async def acquire(self, budget_s: float) -> float:
-        if not self._buckets and self._paused_until == 0.0:
-            return 0.0
-        now = time.monotonic()
-        wait = max([self._paused_until - now] + [b.wait_time(now) for b in self._buckets])
-        if wait > budget_s:
-            raise ProviderRateLimited("rate limit reached", retry_after=round(wait, 3))
-        for bucket in self._buckets:
-            bucket.take()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        return max(0.0, wait)
+    async def paused_for(self) -> float:
+        return self._paused_until - time.monotonic()
 
 
-RateLimiter = LocalLimiter  # the name the engine used before shared limits existed
+class RedisWindows(Windows):
+    """The windows in Redis, shared by every replica; the pause is one key with a TTL."""
 
-# KEYS: pause key, then one key per bucket.  ARGV: mode (take|peek), budget_ms, then capacity, period_ms per bucket.
-# Returns {taken (0|1), wait_ms, paused_ms, remaining per bucket...} as strings (Lua numbers would be truncated).
-_BUCKETS_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local paused = tonumber(redis.call('GET', KEYS[1]) or '0') - now
-if paused < 0 then paused = 0 end
-local wait = paused
-local tokens = {}
-for i = 2, #KEYS do
-  local cap = tonumber(ARGV[2 * i - 1])
-  local rate = cap / tonumber(ARGV[2 * i])
-  local b = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-  local tk, ts = tonumber(b[1]), tonumber(b[2])
-  if tk == nil or ts == nil then tk, ts = cap, now end
-  tk = math.min(cap, tk + math.max(0, now - ts) * rate)
-  tokens[i] = tk
-  if tk < 1 and (1 - tk) / rate > wait then wait = (1 - tk) / rate end
-end
-local taken = 0
-if ARGV[1] == 'take' and wait <= tonumber(ARGV[2]) then
-  taken = 1
-  for i = 2, #KEYS do
-    tokens[i] = tokens[i] - 1
-  end
-end
-local out = {tostring(taken), tostring(wait), tostring(paused)}
-for i = 2, #KEYS do
-  if ARGV[1] == 'take' then
-    redis.call('HSET', KEYS[i], 'tokens', tostring(tokens[i]), 'ts', tostring(now))
-    redis.call('PEXPIRE', KEYS[i], math.ceil(tonumber(ARGV[2 * i]) * 2))
-  end
-  out[#out + 1] = tostring(math.max(0, math.floor(tokens[i])))
-end
-return out
-"""
-
-# KEYS: pause key.  ARGV: pause_ms.  Extends, never shortens, a pause; in Redis's clock.
-_PAUSE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local untl = now + tonumber(ARGV[1])
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if untl > cur then redis.call('SET', KEYS[1], tostring(untl), 'PX', math.ceil(tonumber(ARGV[1]))) end
-return 1
-"""
-
-
-class RedisLimiter:
-    """One instance's buckets in Redis, shared by every replica; local buckets while Redis is away."""
-
-    def __init__(self, redis: RedisState, instance: str, limits: Sequence[RateLimit]) -> None:
+    def __init__(self, redis: RedisState, instance: str, limits: Sequence[RateLimit], storage: Any) -> None:
+        super().__init__(instance, limits, MovingWindowRateLimiter(storage))
         self.redis = redis
-        self.limits = list(limits)
-        self.local = LocalLimiter(limits)
-        self._keys = [redis.key("rl", instance, "pause")] + [
-            redis.key("rl", instance, f"{lim.requests}/{lim.per_s:g}") for lim in self.limits
-        ]
-        self._periods = [x for lim in self.limits for x in (str(lim.requests), str(lim.per_s * 1000))]
-        self._buckets = redis.client.register_script(_BUCKETS_LUA)
-        self._pause = redis.client.register_script(_PAUSE_LUA)
+        self.pause_key = redis.key("rl", instance, "pause")
 
-    async def _run(self, mode: str, budget_s: float) -> tuple[bool, float, float, list[int]]:
-        raw = await self._buckets(keys=self._keys, args=[mode, str(max(0.0, budget_s) * 1000), *self._periods])
-        taken, wait_ms, paused_ms, *remaining = (float(x) for x in raw)
-        return taken == 1, wait_ms / 1000, paused_ms / 1000, [int(r) for r in remaining]
-
-    async def acquire(self, budget_s: float) -> float:
-        if not self.redis.up:
-            return await self.local.acquire(budget_s)
-        try:
-            taken, wait, _, _ = await self._run("take", budget_s)
-        except REDIS_ERRORS as exc:
-            self.redis.failed("ratelimit", exc)
-            return await self.local.acquire(budget_s)
-        if not taken:
-            raise ProviderRateLimited("rate limit reached", retry_after=round(wait, 3))
-        if wait > 0:
-            await asyncio.sleep(wait)
-        return wait
+    async def paused_for(self) -> float:
+        left_ms = await self.redis.client.pttl(self.pause_key)
+        return max(0.0, int(left_ms) / 1000)
 
     async def pause(self, seconds: float) -> None:
+        """Extends, never shortens, a pause."""
+        ms = max(1, int(seconds * 1000))
+        if int(await self.redis.client.pttl(self.pause_key)) < ms:
+            await self.redis.client.set(self.pause_key, b"1", px=ms)
+
+
+class WindowLimiter:
+    """An instance's limits: in Redis when there is one (falling back to the local windows while it is down),
+    else in this process."""
+
+    def __init__(self, local: LocalWindows, shared: RedisWindows | None = None) -> None:
+        self.local = local
+        self.shared = shared
+        self._empty = not local.items
+
+    async def _attempt(self) -> float:
+        shared = self.shared
+        if shared is not None and shared.redis.up:
+            try:
+                wait = await shared.try_take()
+            except REDIS_ERRORS as exc:
+                shared.redis.failed("ratelimit", exc)
+            else:
+                shared.redis.ok()
+                return wait
+        return await self.local.try_take()
+
+    async def acquire(self, budget_s: float) -> float:
+        if self._empty and await self.local.paused_for() <= 0 and self.shared is None:
+            return 0.0
+        waited = 0.0
+        while (wait := await self._attempt()) > 0:
+            if waited + wait > budget_s:
+                raise ProviderRateLimited("rate limit reached", retry_after=round(wait, 3))
+            await asyncio.sleep(wait)
+            waited += wait
+        return waited
+
+    async def pause(self, seconds: float) -> None:
+        """An upstream 429 with Retry-After: no calls (from any replica) until it passes."""
         self.local.pause_now(seconds)
-        if not self.redis.up:
-            return
-        try:
-            await self._pause(keys=self._keys[:1], args=[str(seconds * 1000)])
-        except REDIS_ERRORS as exc:
-            self.redis.failed("ratelimit_pause", exc)
+        shared = self.shared
+        if shared is not None and shared.redis.up:
+            try:
+                await shared.pause(seconds)
+            except REDIS_ERRORS as exc:
+                shared.redis.failed("ratelimit_pause", exc)
 
     async def report(self) -> QuotaReport:
-        if self.redis.up:
+        shared = self.shared
+        if shared is not None and shared.redis.up:
             try:
-                _, _, paused, remaining = await self._run("peek", 0.0)
-                quotas = [Quota(lim.requests, lim.per_s, r) for lim, r in zip(self.limits, remaining, strict=True)]
-                return QuotaReport(quotas, round(paused, 3))
+                return await shared.report()
             except REDIS_ERRORS as exc:
-                self.redis.failed("ratelimit_report", exc)
+                shared.redis.failed("ratelimit_report", exc)
         return await self.local.report()
+
+
+def redis_windows_storage(redis: RedisState) -> Any:
+    """The ``limits`` Redis storage on the same server(s) as ``redis``, keys under ``{prefix}:rl``.
+
+    One server and Sentinel share the process's connection pool; a cluster gets the library's own cluster client
+    for the same nodes, with the same timeouts."""
+    prefix = redis.key("rl")
+    if not redis.cluster:
+        return RedisStorage("async+redis://", implementation="redispy", key_prefix=prefix,
+                            connection_pool=redis.client.connection_pool)  # fmt: skip
+    url = redis.url
+    nodes = ",".join(f"{host}:{port}" for host, port in url.nodes)
+    options: dict[str, Any] = {"socket_timeout": redis.config.timeout_s, "ssl": url.tls,
+                               "socket_connect_timeout": redis.config.timeout_s}  # fmt: skip
+    options.update({k: v for k, v in (("password", url.password), ("username", url.username)) if v})
+    return RedisClusterStorage(f"async+redis+cluster://{nodes}", implementation="redispy", key_prefix=prefix,
+                               **options)  # fmt: skip
+
+
+RateLimiter = WindowLimiter

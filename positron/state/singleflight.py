@@ -9,8 +9,13 @@ random flight token, expiring with the deadline). Whoever holds it calls the pro
 under ``{prefix}:sfr:{key}:{token}`` for a few seconds; the others poll for that flight's result (5 ms, doubling
 to 50 ms; no hot-path cost, only callers that missed the cache and found a flight in progress poll). A result
 belongs to one flight, so a waiter never picks up an error from an earlier one. Taking the lock also re-reads the
-cache entry, closing the gap between a request's cache miss and a flight that just finished. Redis trouble →
-the process's own leader simply calls the provider.
+cache entry, closing the gap between a request's cache miss and a flight that just finished. All of a flight's
+keys share the cache key's hash tag, so the scripts also run on a Redis Cluster.
+
+A slow Redis is not a dead one: a command that times out while Redis is still up (see ``redis.py``) is simply
+tried again at the next poll (taking the lock is idempotent for its own token), so a late reply on a busy event
+loop never makes a second upstream call. Only once Redis is marked down does the process's own leader call the
+provider without asking the other replicas.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ class Flights(Protocol):
 
 class _LeaderGone(Exception):
     """The leader was cancelled before it had an outcome."""
+
+
+class _RedisGone(Exception):
+    """Redis was marked down while a flight waited for it."""
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
@@ -94,6 +103,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, redis.call('GET', KEYS[2]), ''}
 end
 local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return {1, redis.call('GET', KEYS[2]), ''} end
 if not holder then return {0, false, ''} end
 return {0, redis.call('GET', ARGV[3] .. holder), holder}
 """
@@ -126,8 +136,7 @@ class RedisFlights(LocalFlights):
         lock, handoff = self.redis.key("sf", key), self.redis.key("sfr", key, token)
         try:
             found = await self._wait_or_lead(key, query, provider, token, deadline)
-        except REDIS_ERRORS as exc:
-            self.redis.failed("singleflight", exc)
+        except _RedisGone:
             return await call()
         if found is not None:
             return found
@@ -153,7 +162,15 @@ class RedisFlights(LocalFlights):
         prefix = self.redis.key("sfr", key) + ":"
         delay, holder = POLL_FIRST_S, b""
         while True:
-            taken, blob, holder = await self._acquire(keys=keys, args=[token, lock_ms, prefix, holder or b""])
+            try:
+                taken, blob, holder = await self._acquire(keys=keys, args=[token, lock_ms, prefix, holder or b""])
+            except REDIS_ERRORS as exc:
+                self.redis.failed("singleflight", exc)
+                if not self.redis.up:
+                    raise _RedisGone from exc
+                taken, blob, holder = 0, None, holder  # slow, not gone: poll again
+            else:
+                self.redis.ok()
             if taken and blob is None:
                 return None
             if blob is not None:
@@ -177,7 +194,15 @@ class RedisFlights(LocalFlights):
             delay = min(delay * 2, POLL_MAX_S)
 
     async def _hand_off(self, lock: str, handoff: str, token: str, outcome: bytes) -> None:
-        try:
-            await self._finish(keys=[lock, handoff or lock], args=[token, outcome, str(HANDOFF_TTL_MS)])
-        except REDIS_ERRORS as exc:
-            self.redis.failed("singleflight", exc)
+        """Publish the outcome and release the lock; a timeout while Redis is up is tried once more (the script
+        is idempotent), so waiters in other replicas are not left polling until their deadline."""
+        for _ in range(2):
+            try:
+                await self._finish(keys=[lock, handoff or lock], args=[token, outcome, str(HANDOFF_TTL_MS)])
+            except REDIS_ERRORS as exc:
+                self.redis.failed("singleflight", exc)
+                if self.redis.up:
+                    continue
+            else:
+                self.redis.ok()
+            return

@@ -1,9 +1,10 @@
-"""Batches: many ``{query, value, at}`` items, run with bounded concurrency; identical items run once.
+"""Batches: many lookups, run with bounded concurrency; identical lookups run once.
 
-``run_batch`` yields ``(indices, outcome)`` as each distinct item finishes, so an HTTP layer can stream results
-(NDJSON) in completion order or collect them into request order. An item's own failure (unknown query, invalid
-value, denied) is its outcome; it never fails the batch. Each distinct item goes through ``run`` — the API passes
-the guard's run (ACL, egress/TLP skips, masking, audit), so a batch item is decided exactly like a single query.
+The surface prepares every item through the guard first (``Caller.prepare``: authorized, validated, normalized
+into its ``Lookup``; a refusal is that item's ``ItemError`` and its own audit line), then ``run_batch`` groups the
+prepared items by ``Lookup.identity`` and executes each group once (``Caller.execute``: run, mask, one audit line).
+It yields ``(indices, outcome)`` as each group finishes, so an HTTP layer can stream results (NDJSON) in completion
+order or collect them into request order. An item's failure never fails the batch.
 """
 
 from __future__ import annotations
@@ -11,22 +12,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Protocol, TypeVar
 
-from positron.engine import Engine
-from positron.errors import QueryError
-from positron.query import Query
-
-# Runs one distinct item (query, normalized value, at) to its response body; raises QueryError for its own 4xx.
-Run = Callable[[Query[Any], str, datetime | None], Awaitable[dict[str, Any]]]
+from positron.engine import QueryResult
+from positron.errors import QueryError, TooMuchWork
+from positron.query import Lookup
 
 
-@dataclass(frozen=True, slots=True)
-class BatchItem:
-    query: str
-    value: str
-    at: datetime | None = None
+class Ready(Protocol):
+    """An item the guard has prepared: what decides which items are the same work is its lookup."""
+
+    @property
+    def lookup(self) -> Lookup: ...
+
+
+R = TypeVar("R", bound=Ready)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,46 +36,54 @@ class ItemError:
     code: str
     message: str
 
+    @classmethod
+    def of(cls, exc: QueryError) -> ItemError:
+        return cls(exc.status_code, exc.code, exc.message)
 
-Outcome = dict[str, Any] | ItemError
+
+ItemOutcome = QueryResult | ItemError
+Identity = tuple[str, str, datetime | None]
 
 
-def _identity(engine: Engine, item: BatchItem) -> tuple[Query[Any], str, datetime | None]:
-    """The canonical (query, normalized value, at) that decides which items are the same work."""
-    query = engine.catalog.get_query(item.query)
-    lookup = engine.lookup(query, item.value, item.at)
-    at = lookup.at.astimezone(UTC) if lookup.at else None
-    return query, lookup.value, at
+def group(items: Sequence[R | ItemError]) -> tuple[dict[Identity, list[int]], dict[Identity, R]]:
+    """Indices of each distinct lookup, and one prepared item for each."""
+    groups: dict[Identity, list[int]] = {}
+    work: dict[Identity, R] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, ItemError):
+            continue
+        key = item.lookup.identity
+        groups.setdefault(key, []).append(index)
+        work.setdefault(key, item)
+    return groups, work
+
+
+def check_budget(distinct: int, max_lookups: int) -> None:
+    if distinct > max_lookups:
+        raise TooMuchWork(
+            f"this request needs {distinct} distinct lookups; workflows.max_lookups allows at most {max_lookups}"
+        )
 
 
 async def run_batch(
-    engine: Engine,
-    items: Sequence[BatchItem],
-    run: Run,
+    items: Sequence[R | ItemError],
+    execute: Callable[[R], Awaitable[QueryResult]],
     *,
     concurrency: int = 32,
-) -> AsyncIterator[tuple[list[int], Outcome]]:
-    groups: dict[tuple[str, str, datetime | None], list[int]] = {}
-    work: dict[tuple[str, str, datetime | None], tuple[Query[Any], str, datetime | None]] = {}
+) -> AsyncIterator[tuple[list[int], ItemOutcome]]:
+    """Refused items first, then each distinct lookup as it finishes (the surface checked the budget before)."""
+    groups, work = group(items)
     for index, item in enumerate(items):
-        try:
-            query, value, at = _identity(engine, item)
-        except QueryError as exc:
-            yield [index], ItemError(exc.status_code, exc.code, exc.message)
-            continue
-        key = (query.name, value, at)
-        groups.setdefault(key, []).append(index)
-        work[key] = (query, value, at)
-
+        if isinstance(item, ItemError):
+            yield [index], item
     slots = asyncio.Semaphore(concurrency)
 
-    async def one(key: tuple[str, str, datetime | None]) -> tuple[list[int], Outcome]:
-        query, value, at = work[key]
+    async def one(key: Identity) -> tuple[list[int], ItemOutcome]:
         async with slots:
             try:
-                result: Outcome = await run(query, value, at)
+                result: ItemOutcome = await execute(work[key])
             except QueryError as exc:
-                result = ItemError(exc.status_code, exc.code, exc.message)
+                result = ItemError.of(exc)
         return groups[key], result
 
     tasks = [asyncio.create_task(one(key)) for key in groups]

@@ -42,10 +42,10 @@ TIME_FIELDS = ("_time", "time", "timestamp", "alert_time")
 SPLUNK_META = {"search_name", "sid", "results_link", "app", "owner", "server_host", "server_uri", "results_file"}
 
 TYPE_QUERIES: dict[str, tuple[str, ...]] = {
-    "ip": ("IP_TO_HOSTNAME", "IP_TO_MAC", "IP_REPUTATION"),
+    "ip": ("IP_TO_HOSTNAME", "IP_TO_USER", "IP_TO_MAC", "IP_REPUTATION"),
     "hash": ("HASH_REPUTATION",),
     "domain": ("DOMAIN_REPUTATION", "HOSTNAME_TO_IP"),
-    "hostname": ("HOSTNAME_TO_IP",),
+    "hostname": ("HOSTNAME_TO_IP", "HOST_USER", "HOST_INFO"),
     "username": ("USER_INFO", "USER_MANAGER"),
     "mail": ("USER_INFO", "USER_MANAGER"),
     "url": ("URL_REPUTATION",),

@@ -65,17 +65,27 @@ def _reputation_line(results: Mapping[str, Any], query: str) -> str | None:
 def _ip_line(results: Mapping[str, Any], when: str) -> str:
     host, c1 = _answer(results, "IP_TO_HOSTNAME")
     mac, c2 = _answer(results, "IP_TO_MAC")
+    user, c3 = _answer(results, "IP_TO_USER")
     parts = [f"host {when}: {esc(host)}" if host else f"no host known {when}"]
+    if user:
+        parts.append(f"user {esc(user)}")
     if mac:
         parts.append(f"MAC {esc(mac)}")
-    line = ", ".join(parts) + _flag(c1 or c2)
+    line = ", ".join(parts) + _flag(c1 or c2 or c3)
     reputation = _reputation_line(results, "IP_REPUTATION")
     return f"{line}; reputation {reputation}" if reputation else line
 
 
 def _host_line(results: Mapping[str, Any], when: str) -> str:
-    ip, conflict = _answer(results, "HOSTNAME_TO_IP")
-    line = f"IP {when}: {esc(ip)}{_flag(conflict)}" if ip else f"no IP known {when}"
+    ip, c1 = _answer(results, "HOSTNAME_TO_IP")
+    user, c2 = _answer(results, "HOST_USER")
+    info, c3 = _answer(results, "HOST_INFO")
+    parts = [f"IP {when}: {esc(ip)}" if ip else f"no IP known {when}"]
+    if user:
+        parts.append(f"user {esc(user)}")
+    if isinstance(info, Mapping):
+        parts += [f"{name} {esc(info[name])}" for name in ("os", "owner", "site") if info.get(name)]
+    line = ", ".join(parts) + _flag(c1 or c2 or c3)
     reputation = _reputation_line(results, "DOMAIN_REPUTATION")
     return f"{line}; reputation {reputation}" if reputation else line
 

@@ -6,8 +6,10 @@ put into a filter is escaped with ldap3's ``escape_filter_chars`` (DNs too), so 
 whatever the input normalizer lets through. ldap3 is synchronous: calls run in the provider's worker threads on
 pooled SAFE_SYNC connections with failover across ``servers`` (see ``_directory``). Errors:
 
-    connection refused / reset / TLS failure         → ProviderUnavailable (after trying every server)
-    no reply within receive_timeout_s                → ProviderTimeout
+    connection refused / TLS failure                 → ProviderUnreachable (after trying every server; not retried)
+    connection reset or lost                         → ProviderUnavailable
+    no reply within receive_timeout_s                → ProviderTimeout (also a TLS handshake that never completes;
+                                                       not retried by the engine: a hung DC costs one timeout)
     bind refused (invalidCredentials, …)             → ProviderAuthError "bind failed for server <url>: <code>"
     busy / unavailable / unwillingToPerform          → ProviderUnavailable;  timeLimitExceeded → ProviderTimeout
     base_dn missing, other result codes              → BadResponse
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import ClassVar, TypeVar
 
@@ -39,15 +41,32 @@ from positron.provider import (
 
 T = TypeVar("T")
 ACCOUNTDISABLE = 0x2  # the userAccountControl bit of a disabled account
+NEVER = {0, 0x7FFFFFFFFFFFFFFF}  # accountExpires values that mean "never expires"
+FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)  # accountExpires counts 100 ns ticks since then
 
 UserQuery = Callable[[Directory, str, Session], list[Answer[T]]]  # runs in a worker thread
 
 
-def _enabled(entry: Entry) -> bool | None:
+def _enabled(entry: Entry, expires: datetime | None) -> bool | None:
+    """False when disabled (userAccountControl) or past accountExpires; AD keeps such an account's flags as
+    they were, so the flags alone say an expired contractor is enabled."""
+    if expires is not None and expires <= datetime.now(UTC):
+        return False
     flags = entry.first("userAccountControl")
     if flags is None or not re.fullmatch(r"-?\d+", flags):
         return None
     return not int(flags) & ACCOUNTDISABLE
+
+
+def _expires(entry: Entry) -> datetime | None:
+    """accountExpires (AD: 100 ns ticks since 1601-01-01 UTC; 0 or 2**63-1: never) as a time, or None."""
+    raw = entry.first("accountExpires")
+    if raw is None or not re.fullmatch(r"\d{1,19}", raw) or int(raw) in NEVER:
+        return None
+    try:
+        return FILETIME_EPOCH + timedelta(microseconds=int(raw) // 10)
+    except OverflowError:  # past year 9999: as good as never
+        return None
 
 
 def _answer(value: T, entry: Entry, matches: int) -> Answer[T]:
@@ -65,6 +84,7 @@ def _user_info(directory: Directory, account: str, session: Session) -> list[Ans
     found = []
     for entry in users:
         manager = _manager(directory, session, entry)
+        expires = _expires(entry)
         info = UserInfo(
             username=directory.username(entry) or account,
             display_name=entry.first("displayName") or entry.first("cn"),
@@ -74,7 +94,8 @@ def _user_info(directory: Directory, account: str, session: Session) -> list[Ans
             company=entry.first("company"),
             location=entry.first("l") or entry.first("physicalDeliveryOfficeName"),
             phone=entry.first("telephoneNumber"),
-            enabled=_enabled(entry),
+            enabled=_enabled(entry, expires),
+            expires=expires,
             manager=directory.username(manager) if manager else None,
         )
         found.append(_answer(info, entry, len(users)))

@@ -34,7 +34,14 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 from positron.providers.ldap._config import LdapConfig, Target
 
-from positron.provider import BadResponse, ProviderAuthError, ProviderError, ProviderTimeout, ProviderUnavailable
+from positron.provider import (
+    BadResponse,
+    ProviderAuthError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderUnreachable,
+)
 
 T = TypeVar("T")
 
@@ -44,7 +51,7 @@ MAX_GROUPS = 1000  # groups from one nested-membership search (AD's default MaxP
 MAX_IDLE_S = 240.0  # a pooled connection idle longer is closed, not reused (AD drops idle ones after 900 s)
 USER_ATTRIBUTES = (
     "displayName", "cn", "mail", "title", "department", "company", "l", "physicalDeliveryOfficeName",
-    "telephoneNumber", "userAccountControl", "manager", "memberOf",
+    "telephoneNumber", "userAccountControl", "accountExpires", "manager", "memberOf",
 )  # fmt: skip
 AUTH_RESULTS = {7, 8, 13, 48, 49, 50}  # authMethodNotSupported … invalidCredentials, insufficientAccessRights
 BUSY_RESULTS = {51, 52, 53}  # busy, unavailable, unwillingToPerform
@@ -145,17 +152,20 @@ class Directory:
                 self._failed_at[target] = time.monotonic()
         if len(failures) == 1:
             raise failures[0]
-        kind = type(failures[0]) if len({type(f) for f in failures}) == 1 else ProviderUnavailable
+        kind = type(failures[0]) if len({type(f) for f in failures}) == 1 else ProviderUnreachable
         raise kind("no ldap server answered: " + "; ".join(f.message for f in failures))
 
     def translate(self, exc: BaseException, target: Target) -> ProviderError:
         """An ldap3 error as a positron error, built from safe facts: never the library's text."""
         label, name = target.label, type(exc).__name__
         if isinstance(exc, ssl.SSLError | ssl.CertificateError | LDAPCertificateError):
-            return ProviderUnavailable(f"TLS with ldap server {label} failed (certificate or handshake)")
+            return ProviderUnreachable(f"TLS with ldap server {label} failed (certificate or handshake)")
+        if isinstance(exc, LDAPSocketOpenError) and isinstance(exc, TimeoutError) and _in_tls_handshake(exc):
+            return ProviderTimeout(f"ldap server {label} accepted the connection but did not complete the TLS "
+                                   f"handshake within {self.receive_timeout}s")  # fmt: skip
         if isinstance(exc, LDAPSocketOpenError):
             within = f" within {self.connect_timeout}s" if isinstance(exc, TimeoutError) else ""
-            return ProviderUnavailable(f"cannot connect to ldap server {label}{within}")
+            return ProviderUnreachable(f"cannot connect to ldap server {label}{within}")
         if isinstance(exc, TimeoutError | LDAPResponseTimeoutError):
             return ProviderTimeout(f"no reply from ldap server {label} within {self.receive_timeout}s")
         if isinstance(exc, LDAPStartTLSError):
@@ -315,6 +325,12 @@ def _close(conn: Connection) -> None:
         except OSError:
             pass
         conn.socket = None
+
+
+def _in_tls_handshake(exc: BaseException) -> bool:
+    """ldap3 raises the same LDAPSocketOpenError (a TimeoutError too) for a TCP connect and for a TLS handshake
+    that timed out; only its message (read here, never copied out) says which."""
+    return str(exc).startswith("socket ssl wrapping error")
 
 
 def _is_ip(host: str) -> bool:

@@ -89,13 +89,30 @@ async def test_v1_routes_need_a_valid_key(headers: dict[str, str]) -> None:
             assert r.json()["error"]["message"] == "invalid or missing API key"
 
 
-async def test_health_needs_no_key_and_ready_reflects_providers() -> None:
+async def test_health_needs_no_key_and_ready_says_only_ready_or_not() -> None:
     async with client({"ok": {"type": "fake"}}) as c:
         assert (await c.get("/health")).json()["status"] == "ok"
         ready = await c.get("/ready")
-    assert ready.status_code == 200 and ready.json()["providers"] == {"ok": True}
-    async with client({"sick": {"type": "fake", "fail": "ProviderUnavailable"}}) as c:
-        assert (await c.get("/ready")).status_code == 503
+    assert ready.status_code == 200 and ready.json() == {"ready": True}  # no instance names without a key
+
+
+async def test_an_optional_source_down_never_makes_the_process_unready() -> None:
+    """VirusTotal unreachable: queries still answer (with its status), so the replica stays in the Service."""
+    vt_down = {"type": "fake", "answer": "ws-1", "fail": "ProviderUnavailable"}
+    async with client({"vt": vt_down, "inv": {"type": "fake", "answer": "ws-1"}}) as c:
+        ready = await c.get("/ready")
+        answered = await c.post("/v1/queries/IP_TO_HOSTNAME", json={"value": "10.1.2.3"}, headers=AUTH)
+    assert (ready.status_code, ready.json()) == (200, {"ready": True})
+    assert answered.status_code == 200 and answered.json()["answer"]["value"] == "ws-1"
+
+
+async def test_a_required_source_down_makes_the_process_unready() -> None:
+    ad_down = {"type": "fake", "answer": "ws-1", "fail": "ProviderUnavailable", "required": True}
+    async with client({"ad": ad_down, "vt": {"type": "fake", "answer": "ws-1"}}) as c:
+        ready = await c.get("/ready")
+        detail = {p["name"]: p["healthy"] for p in (await c.get("/v1/providers", headers=AUTH)).json()}
+    assert (ready.status_code, ready.json()) == (503, {"ready": False})
+    assert detail == {"ad": False, "vt": True}  # which one is down: behind a key
 
 
 async def test_query_list_and_description() -> None:

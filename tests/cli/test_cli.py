@@ -60,6 +60,8 @@ EXAMPLE_ENV = {
     "ABUSEIPDB_API_KEY": "a" * 80,
     "INTEL_CLIENT_SECRET": "i" * 32,
     "GREYNOISE_API_KEY": "g" * 30,
+    "FLEET_API_TOKEN": "f" * 20,
+    "FALCON_CLIENT_SECRET": "c" * 40,
 }
 
 

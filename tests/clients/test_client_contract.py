@@ -13,7 +13,7 @@ from typing import Any
 
 import positron_client
 import pytest
-from positron.queries import CATALOG, OnCall, Person, Reputation, UserInfo
+from positron.queries import CATALOG, HostInfo, OnCall, Person, Reputation, UserInfo
 from positron_client import STANDARD_QUERIES, AsyncPositron, Positron, _models, _workflows
 from pydantic import BaseModel
 
@@ -46,6 +46,7 @@ def test_each_query_has_a_method_taking_at_only_where_the_query_does(cls: type[A
         (_models.UserInfo, UserInfo),
         (_models.Reputation, Reputation),
         (_models.OnCall, OnCall),
+        (_models.HostInfo, HostInfo),
         (_models.ProviderStatus, schemas.ProviderStatusOut),
         (_models.QueryInfo, schemas.QueryInfo),
         (_models.ProviderInfo, schemas.ProviderInfo),

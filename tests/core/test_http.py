@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from positron.errors import BadResponse, ProviderAuthError, ProviderRateLimited, ProviderTimeout, ProviderUnavailable
-from positron.http import HttpResponse, HttpSource, raise_for_status, retry_after, status_error
+from positron.http import HttpResponse, HttpSource, check_base_url, raise_for_status, retry_after, status_error
+from positron.provider import HttpProvider, ProviderConfig
 
 
 async def _slow(request: web.Request) -> web.Response:
@@ -159,3 +160,49 @@ def test_error_code_keeps_the_code_never_the_message(body: bytes, code: str | No
 def test_status_error_names_the_detail() -> None:
     error = status_error(_response(400), "error code 2001")
     assert isinstance(error, BadResponse) and "src.example: HTTP 400, error code 2001" in error.message
+
+
+class _Echo(HttpProvider[ProviderConfig]):
+    type_name = "echo_test"
+
+    def http_source(self) -> HttpSource:
+        return HttpSource(self.base_url, headers={"Authorization": "Bearer t0ken"}, timeout_s=self.config.timeout_s)
+
+    base_url = ""
+
+
+async def test_an_http_provider_opens_and_closes_its_source_with_the_instance(server: TestServer) -> None:
+    _Echo.base_url = str(server.make_url(""))
+    provider = _Echo("echo", ProviderConfig(type="echo_test", timeout_s=1))
+    assert not provider.http.is_open
+    await provider.open()
+    try:
+        assert (await provider.http.get("/echo")).json() == {"auth": "Bearer t0ken"}
+    finally:
+        await provider.aclose()
+    assert not provider.http.is_open
+
+
+def test_an_http_provider_must_say_where_its_source_is() -> None:
+    class Nowhere(HttpProvider[ProviderConfig]):
+        type_name = "nowhere_test"
+
+    with pytest.raises(NotImplementedError, match="Nowhere must define http_source"):
+        Nowhere("n", ProviderConfig(type="nowhere_test"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(" https://api.example.com/ ", "https://api.example.com"), ("http://127.0.0.1:8080/v2", "http://127.0.0.1:8080/v2")],
+)
+def test_a_base_url_is_an_http_root(raw: str, expected: str) -> None:
+    assert check_base_url(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["ftp://files.example.com", "api.example.com", "https://user:pw-123@api.example.com", "https://h/?key=pw-123"]
+)
+def test_a_base_url_with_credentials_or_another_scheme_is_refused_without_echoing_it(raw: str) -> None:
+    with pytest.raises(ValueError) as info:
+        check_base_url(raw)
+    assert "pw-123" not in str(info.value)

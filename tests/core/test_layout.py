@@ -67,12 +67,16 @@ PROVIDER_SURFACE = ("positron.provider", "positron.queries")
 def test_providers_import_the_core_only_through_its_public_surface(path: Path) -> None:
     """What a provider author imports comes from one place: positron.provider (interface, answer model, errors,
     Secret, normalizers, HTTP plumbing) and positron.queries (query objects and their models); a provider
-    package may import its own modules."""
+    package may import its own modules, and any provider the private helpers they share (providers/_name.py)."""
     rel = path.relative_to(ROOT / "providers")
     own = "positron.providers." + (rel.parts[0] if len(rel.parts) > 1 else rel.stem)
     core = {m for m in _imports(path) if m == "positron" or m.startswith("positron.")}
     allowed = {
-        m for m in core if m in PROVIDER_SURFACE or m.startswith("positron.queries.") or m.startswith(own)
+        m
+        for m in core
+        if m in PROVIDER_SURFACE
+        or m.startswith(("positron.queries.", "positron.providers._"))
+        or m.startswith(own)
     }
     assert core - allowed == set(), f"providers/{rel} imports {sorted(core - allowed)}: use positron.provider"
 

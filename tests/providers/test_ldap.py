@@ -122,6 +122,7 @@ async def test_user_info_reads_every_field(ldap: Ldap) -> None:
         location="Berlin",
         phone="+49 30 1234",
         enabled=True,
+        expires=datetime(2100, 1, 1, tzinfo=UTC),  # accountExpires in AD's 100 ns ticks since 1601
         manager="asmith",
     )
     assert answer.confidence == 1.0
@@ -136,6 +137,15 @@ async def test_user_info_office_when_no_city_and_other_account_flags(ldap: Ldap)
     assert answer.value.manager == "cboss"
     [top] = await ask(ldap, USER_INFO, "cboss")
     assert top.value.manager is None
+
+
+async def test_an_account_past_its_expiry_is_not_enabled(ldap: Ldap) -> None:
+    """userAccountControl 512 (enabled) but accountExpires 2022-06-01: AD refuses its logons, and so do we."""
+    [answer] = await ask(ldap, USER_INFO, "tgone")
+    assert answer.value.enabled is False
+    assert answer.value.expires == datetime(2022, 6, 1, tzinfo=UTC)
+    [never] = await ask(ldap, USER_INFO, "asmith")  # 2**63 - 1: AD's "never"
+    assert never.value.expires is None and never.value.enabled is True
 
 
 async def test_disabled_account_and_dangling_manager(ldap: Ldap) -> None:
@@ -411,6 +421,48 @@ async def test_tls_with_an_untrusted_certificate_is_refused(slapd: Slapd, mode: 
     with pytest.raises(ProviderUnavailable) as caught:
         await ask_once(slapd, USER_INFO, "jdoe", servers=[url], tls=mode, ca_file=other_ca)
     assert caught.value.message == f"TLS with ldap server {url} failed (certificate or handshake)"
+
+
+@pytest.fixture
+def tls_hang() -> Iterator[str]:
+    """A DC that accepts TCP and then says nothing: the TLS handshake never completes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"ldaps://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+async def test_a_tls_handshake_that_never_completes_is_a_timeout(slapd: Slapd, tls_hang: str) -> None:
+    with pytest.raises(ProviderTimeout) as caught:
+        await ask_once(slapd, USER_INFO, "jdoe", servers=[tls_hang], tls="ldaps", ca_file=str(slapd.ca_file),
+                       receive_timeout_s=1)  # fmt: skip
+    assert caught.value.message == (
+        f"ldap server {tls_hang} accepted the connection but did not complete the TLS handshake within 1s"
+    )
+    assert not caught.value.transient  # a hung DC costs one timeout, not three
+
+
+async def test_a_hung_dc_fails_over_to_the_next(slapd: Slapd, tls_hang: str) -> None:
+    servers = [tls_hang, slapd.ldaps_url]
+    [answer] = await ask_once(slapd, USER_INFO, "jdoe", servers=servers, tls="ldaps", ca_file=str(slapd.ca_file),
+                              receive_timeout_s=1)  # fmt: skip
+    assert answer.value.username == "jdoe"
 
 
 # --- NTLM (slapd has none: only the client side can be exercised) ---

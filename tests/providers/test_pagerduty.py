@@ -468,3 +468,39 @@ def test_config_rejects(overrides: dict[str, Any]) -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
         make(**{"base_url": "https://api.pagerduty.com", **overrides})
     assert API_KEY not in str(caught.value.errors(include_url=False, include_input=False))
+
+
+# --- time: each call has timeout_s, the whole answer the request's deadline (issue 13) ---------------------------
+
+
+async def _engine_answer(emu: PagerDutyEmulator, timeout_s: float) -> Any:
+    from positron.config import EngineConfig
+    from positron.engine import Engine
+
+    for i in range(150):  # two pages of 100
+        emu.add_oncall(user=f"User {i:03d}", email=f"u{i}@acme.example", escalation_policy_id="PEPSEC")
+    emu.delay_s = 0.65
+    provider = make(emu.base_url, timeout_s=timeout_s)
+    engine = Engine([provider], EngineConfig(deadline_s=10, retries=2, retry_backoff_s=0.01))
+    await engine.start()
+    try:
+        return await engine.run(TEAM_ONCALL, "security")
+    finally:
+        await engine.close()
+
+
+async def test_a_two_page_answer_of_slow_calls_each_within_timeout_s_answers(emu: PagerDutyEmulator) -> None:
+    """Two requests of 0.65 s with timeout_s 1: each call is within its timeout, the answer within the deadline."""
+    result = await _engine_answer(emu, timeout_s=1)
+    (status,) = result.providers
+    assert (status.status, status.error) == ("ok", None)
+    assert result.merged.answer is not None
+    assert [r.values("offset") for r in emu.requests_to("/oncalls")] == [["0"], ["100"]]
+
+
+async def test_a_call_that_times_out_is_not_retried_from_the_first_page(emu: PagerDutyEmulator) -> None:
+    result = await _engine_answer(emu, timeout_s=0.3)
+    (status,) = result.providers
+    assert (status.status, status.error_code) == ("timeout", "timeout")
+    assert "within 0.3 s" in (status.error or "")
+    assert len(emu.requests_to("/oncalls")) == 1  # not three first pages

@@ -47,6 +47,7 @@ async def test_allowed_denied_and_unauthenticated_requests_each_write_one_correc
     assert first == {
         "event": "query",
         "request_id": "req-1",
+        "client": "127.0.0.1",
         "principal": "alice",
         "groups": ["soc-analysts"],
         "query": "IP_TO_HOSTNAME",
@@ -66,6 +67,7 @@ async def test_allowed_denied_and_unauthenticated_requests_each_write_one_correc
         "time": 0,
         "took_ms": 0,
         "request_id": 0,
+        "client": "127.0.0.1",
         "event": "query",
         "principal": "alice",
         "groups": ["soc-analysts"],
@@ -82,6 +84,7 @@ async def test_allowed_denied_and_unauthenticated_requests_each_write_one_correc
     assert unauthenticated | {"time": 0, "request_id": 0} == {
         "time": 0,
         "request_id": 0,
+        "client": "127.0.0.1",
         "event": "auth",
         "path": "/v1/queries/IP_TO_HOSTNAME",
         "decision": "unauthenticated",

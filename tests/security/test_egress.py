@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from positron.inputs import InputKind
-from positron.security.egress import classify, parse_tlp, skip_reason
+from positron.query import Lookup
+from positron.security.egress import SPECIAL_USE_SUFFIXES, classify, internal_reason, parse_tlp, skip_reason
 from tests.emulators.abuseipdb import AbuseIpdbEmulator
 from tests.emulators.greynoise import GreyNoiseEmulator
 from tests.emulators.misp import MispEmulator
@@ -208,3 +209,65 @@ def test_tlp_levels_and_skip_reasons() -> None:
     assert skip_reason("external", None, False, "external", "amber") is None
     assert skip_reason("external", None, True, "internal", None) is None
     assert skip_reason("external", "red", False, "internal", None) == EGRESS
+
+
+@pytest.mark.parametrize(
+    ("query", "value"),
+    [
+        ("IP_REPUTATION", "fec0::1"),  # site-local
+        ("IP_REPUTATION", "2002:a14:2a::"),  # 6to4 wrapping 10.20.0.42
+        ("IP_REPUTATION", "64:ff9b::a14:2a"),  # NAT64 wrapping 10.20.0.42
+        ("IP_REPUTATION", "2001:0:4136:e378:8000:63bf:f5eb:d5d5"),  # Teredo, client 10.20.42.42
+        ("DOMAIN_REPUTATION", "fs.private"),
+        ("DOMAIN_REPUTATION", "wiki.intranet"),
+        ("DOMAIN_REPUTATION", "mail.lab.test"),
+    ],
+)
+async def test_values_that_only_look_public_never_reach_virustotal(
+    vt: VirusTotalEmulator, query: str, value: str
+) -> None:
+    async with client({"virustotal": vt_instance(vt)}) as c:
+        r = await c.post(f"/v1/queries/{query}", json={"value": value}, headers=auth("root"))
+    assert r.status_code == 200, r.text
+    assert status(r.json(), "virustotal")["error"] == EGRESS
+    assert vt.request_count == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("fec0::1", "site-local address"),
+        ("2002:a14:2a::", "6to4 address wrapping a private address"),
+        ("64:ff9b::a14:2a", "NAT64 address wrapping a private address"),
+        ("::ffff:192.168.1.1", "IPv4-mapped address wrapping a private address"),
+        ("2001:0:4136:e378:8000:63bf:f5eb:d5d5", "Teredo address wrapping a private address"),
+        ("2002:808:808::", None),  # 6to4 wrapping 8.8.8.8: public
+        ("64:ff9b::808:808", None),  # NAT64 wrapping 8.8.8.8: public
+        ("::ffff:8.8.8.8", None),
+    ],
+)
+def test_transition_addresses_are_judged_by_the_ipv4_address_they_carry(value: str, reason: str | None) -> None:
+    assert internal_reason(InputKind.IP, value) == reason
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        *[(f"host.{suffix}", "internal") for suffix in SPECIAL_USE_SUFFIXES],
+        ("printer.home.arpa", "internal"),
+        ("evil.example", "external"),  # documentation names count as public (RFC 6761 6.5); see egress.py
+        ("10.1.2.3", "internal"),  # an address given as a name is judged as an address
+    ],
+)
+def test_special_use_names(name: str, expected: str) -> None:
+    assert classify(InputKind.HOSTNAME, name) == expected
+
+
+def test_virustotal_asks_the_core_rules_and_adds_its_own_domains() -> None:
+    from positron.providers.virustotal import VirusTotal, VirusTotalConfig
+    from positron.queries import DOMAIN_REPUTATION
+
+    provider = VirusTotal("vt", VirusTotalConfig(type="virustotal", api_key=VT_KEY, internal_domains=["lab.example"]))
+    for value, sent in (("fs.private", False), ("a.lab.example", False), ("intranet", False), ("example.org", True)):
+        reason = provider.skip_reason(Lookup(DOMAIN_REPUTATION, value))
+        assert (reason is None) is sent, value

@@ -1,11 +1,12 @@
 """Secrets never leave the server. Every provider type is configured (those with credentials with unique canary
-secrets: virustotal, pagerduty, splunk password and token, ldap bind password, misp, abuseipdb, greynoise, a
-blocklist feed's Auth-Key header, an http_json header; static_inventory, dhcp_leases and dns have no secret fields),
-several of them failing (wrong credentials, nothing listening), plus the API keys and the audit HMAC key. A full run
-of requests, valid and invalid, allowed and denied, is made in process (with every log record at DEBUG captured,
-third-party loggers and ldap3's EXTENDED protocol log with its own hiding off) and against a real uvicorn server
-logging at DEBUG to stderr. Every response body and header, every log line, the audit log, the OpenAPI spec and
-config errors are scanned: no canary, in clear, URL-encoded or base64, anywhere.
+secrets: virustotal, pagerduty, splunk password and token, ldap bind password, fleet API token, crowdstrike and
+entra_id client secrets, elasticsearch API key and password, misp, abuseipdb, greynoise, a blocklist feed's Auth-Key
+header, an http_json header; static_inventory, dhcp_leases and dns have no secret fields), several of them failing
+(wrong credentials, nothing listening), plus the API keys and the audit HMAC key. A full run of requests, valid and
+invalid, allowed and denied, is made in process (with every log record at DEBUG captured, third-party loggers and
+ldap3's EXTENDED protocol log with its own hiding off) and against a real uvicorn server logging at DEBUG to stderr.
+Every response body and header, every log line, the audit log, the OpenAPI spec and config errors are scanned: no
+canary, in clear, URL-encoded or base64, anywhere.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from positron.config import Settings, parse_settings
 from positron.demo import DATA
 from positron.errors import ConfigError
 from tests.emulators.abuseipdb import AbuseIpdbEmulator
+from tests.emulators.crowdstrike import FalconEmulator
 from tests.emulators.feeds import FeedServer, spamhaus_drop
+from tests.emulators.fleet import FleetEmulator
 from tests.emulators.greynoise import GreyNoiseEmulator
 from tests.emulators.misp import MispEmulator
 from tests.emulators.pagerduty import PagerDutyEmulator
@@ -57,6 +60,10 @@ SECRET_NAMES = (
     "splunk_dead",
     "ldap",
     "ldap_dead",
+    "fleet",
+    "fleet_wrong",
+    "falcon",
+    "falcon_wrong",
     "redis",
     "misp",
     "abuseipdb",
@@ -83,6 +90,9 @@ QUERIES: list[tuple[str, Any]] = [
     ("DOMAIN_REPUTATION", {"value": "example.com", "tlp": "red"}),
     ("DOMAIN_REPUTATION", {"value": "example.com"}),
     ("TEAM_ONCALL", {"value": "security"}),
+    ("IP_TO_USER", {"value": "10.20.0.42"}),
+    ("HOST_USER", {"value": "ws-042.corp.example"}),
+    ("HOST_INFO", {"value": "ws-042"}),
     ("IP_TO_HOSTNAME", {"value": "10.1.2"}),  # invalid inputs from here on
     ("ip_to_hostname/", {"value": "not-an-ip", "providers": ["ghost"]}),
     ("HASH_REPUTATION", {"value": "123"}),
@@ -122,6 +132,7 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
     dead_port = free_port()
     splunk = {"type": "splunk", "host": "127.0.0.1", "scheme": "http", "timeout_s": 1.0, "searches": SPL}
     vt = {"type": "virustotal", "rate_limits": [], "timeout_s": 1.0}
+    falcon = {"type": "crowdstrike", "client_id": "positron", "base_url": up.get("falcon"), "timeout_s": 1.0}
     providers: dict[str, Any] = {
         "inventory": {"type": "static_inventory", "hosts": str(DATA / "hosts.csv"), "users": str(DATA / "users.csv")},
         "dhcp": {"type": "dhcp_leases", "files": [{"path": str(DATA / "dhcpd.leases"), "format": "isc"}]},
@@ -135,6 +146,10 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
         "splunk_wrong": {**splunk, "port": up["splunk"], "username": "admin", "password": ref("splunk_wrong")},
         "splunk_token": {**splunk, "port": up["splunk"], "token": ref("splunk_token")},
         "splunk_dead": {**splunk, "port": free_port(), "username": "admin", "password": ref("splunk_dead")},
+        "fleet": {"type": "fleet", "base_url": up["fleet"], "api_token": ref("fleet"), "timeout_s": 1.0},
+        "fleet_wrong": {"type": "fleet", "base_url": up["fleet"], "api_token": ref("fleet_wrong"), "timeout_s": 1.0},
+        "falcon": {**falcon, "client_secret": ref("falcon")},
+        "falcon_wrong": {**falcon, "client_secret": ref("falcon_wrong")},
         "ldap_dead": _ldap(f"ldap://127.0.0.1:{free_port()}", "cn=svc,dc=corp,dc=example", ref("ldap_dead")),
         "misp": {"type": "misp", "api_key": ref("misp"), "base_url": up["misp"], "timeout_s": 1.0},
         "abuseipdb": {"type": "abuseipdb", "api_key": ref("abuseipdb"), "base_url": up["abuseipdb"], "rate_limits": []},
@@ -201,9 +216,15 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
     splunk = SplunkEmulator(password=canary["splunk"], tokens={canary["splunk_token"]})
     splunk.start()
     pd = PagerDutyEmulator(api_key=canary["pd"])
+    fleet = FleetEmulator(canary["fleet"])
+    falcon = FalconEmulator("positron", canary["falcon"])
+    falcon.add_device("WS-042", local_ip="10.20.0.42", last_login_user="CORP\\jdoe")
+    fleet.add_host("ws-042.corp.example", primary_ip="10.20.0.42", emails=("jdoe@corp.example",))
     try:
         async with (
             VirusTotalEmulator(canary["vt"]) as vt,
+            fleet,
+            falcon,
             MispEmulator(canary["misp"]) as misp,
             AbuseIpdbEmulator(canary["abuseipdb"]) as abuse,
             FeedServer(required_header=("Auth-Key", canary["feed"])) as feeds,
@@ -212,6 +233,7 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
             await pd.start()
             try:
                 up: dict[str, Any] = {"vt": vt.base_url, "pd": pd.base_url, "splunk": splunk.port}
+                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url}
                 up |= {"misp": misp.base_url, "abuseipdb": abuse.base_url, "greynoise": greynoise.base_url}
                 up["feed"] = feeds.publish("/drop.txt", spamhaus_drop(["1.10.16.0/20"]))
                 if slapd_support.available():
@@ -268,6 +290,10 @@ EXPECTED_STATUSES = [
     ("ldap_dead", "error"),
     ("inventory", "ok"),
     ("dhcp", "ok"),
+    ("fleet", "ok"),
+    ("fleet_wrong", "error"),
+    ("falcon", "ok"),
+    ("falcon_wrong", "error"),
     ("misp", "no_data"),
     ("abuseipdb", "no_data"),
     ("blocklist", "no_data"),
@@ -324,29 +350,21 @@ async def test_no_canary_in_any_response_log_line_or_audit_line_in_process(
 
 def test_a_config_error_never_shows_a_secret() -> None:
     canary = make_canaries()
-    bad = config(
-        {
-            "vt": "http://127.0.0.1:1",
-            "pd": "http://127.0.0.1:1",
-            "misp": "http://127.0.0.1:1",
-            "abuseipdb": "http://127.0.0.1:1",
-            "feed": "http://127.0.0.1:1/drop.txt",
-            "greynoise": "http://127.0.0.1:1",
-            "splunk": 1,
-            "audit": None,
-        },
-        canary,
-        _inline(canary),
-    )
+    up = {"vt": "http://127.0.0.1:1", "pd": "http://127.0.0.1:1", "splunk": 1, "audit": None}
+    up |= {"fleet": "http://127.0.0.1:1", "falcon": "http://127.0.0.1:1"}
+    up |= dict.fromkeys(("misp", "abuseipdb", "greynoise"), "http://127.0.0.1:1") | {"feed": "http://127.0.0.1:1/x"}
+    bad = config(up, canary, _inline(canary))
     bad["providers"]["vt"]["malicious_threshold"] = "many"
     bad["providers"]["pd"]["teams"] = "nope"
     bad["providers"]["splunk"]["password"] = [canary["splunk"]]  # wrong type: the error must not echo it
+    bad["providers"]["fleet"]["base_url"] = f"https://u:{canary['fleet']}@fleet.example"  # a secret in a URL
+    bad["providers"]["falcon"]["member_cid"] = canary["falcon"]  # a secret in the wrong field is not echoed
     bad["providers"]["misp"]["tlp_ceiling"] = "pink"
     bad["providers"]["abuseipdb"]["max_age_days"] = 0
     bad["providers"]["blocklist"]["feeds"][0]["headers"]["Auth-Key"] = [canary["feed"]]
     bad["providers"]["hj"]["requests"]["IP_REPUTATION"]["answer"]["verdict"] = "a.["
     bad["providers"]["greynoise"]["plan"] = "gold"
-    for key in ("vt", "pd", "splunk", "misp", "abuseipdb", "blocklist", "hj", "greynoise"):
+    for key in ("vt", "pd", "splunk", "fleet", "falcon", "misp", "abuseipdb", "blocklist", "hj", "greynoise"):
         only = {**bad, "providers": {key: bad["providers"][key]}}
         with pytest.raises(ConfigError) as caught:
             parse_settings(only, registry())

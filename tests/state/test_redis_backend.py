@@ -17,6 +17,7 @@ from positron.queries import HASH_REPUTATION, IP_TO_HOSTNAME
 from positron.config import EngineConfig
 from positron.engine import Engine
 from positron.state.backends import State, redis_state
+from positron.state.redis import RedisState
 from positron.telemetry.metrics import Metrics
 from tests.state.conftest import redis_config
 from tests.state.test_shared_state import SHA256, status
@@ -121,25 +122,62 @@ async def test_redis_killed_mid_run_then_restarted_sharing_resumes() -> None:
             await close(a, b)
 
 
-async def test_a_frozen_redis_costs_at_most_its_timeout() -> None:
+async def test_a_frozen_redis_costs_a_few_timeouts_then_is_bypassed() -> None:
     with redis_server() as server:
         state = redis_state(redis_config(server, "frozen", timeout_s=0.2, retry_s=0.1), metrics=Metrics())
         eng = Engine([fake("inv", answer="ws-1")], EngineConfig(deadline_s=5), state=state)
+        assert state.metrics is not None and state.redis is not None
         try:
             await eng.run(IP_TO_HOSTNAME, "10.1.2.3")
             assert server.proc is not None
             server.proc.send_signal(signal.SIGSTOP)
-            started = time.monotonic()
-            first = await eng.run(IP_TO_HOSTNAME, "10.1.2.3")  # cache read times out: a miss
+            first = await eng.run(IP_TO_HOSTNAME, "10.1.2.3")  # cache read and lock time out: then down
+            errors = _redis_errors(state.metrics)
             second = await eng.run(IP_TO_HOSTNAME, "10.1.2.3")  # Redis is bypassed now
-            assert time.monotonic() - started < 0.2 + 0.3
             assert status(first, "inv").status == status(second, "inv").status == "ok"
+            assert errors == state.redis.failures and not state.redis.up
+            assert _redis_errors(state.metrics) == errors  # the second request never touched Redis
             server.proc.send_signal(signal.SIGCONT)
             await _until(lambda: state.redis is not None and state.redis.up)
         finally:
             if server.proc is not None:
                 server.proc.send_signal(signal.SIGCONT)
             await close(eng)
+
+
+def _redis_errors(metrics: Metrics) -> float:
+    return sum(
+        s.value
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if s.name == "positron_redis_errors_total"
+    )
+
+
+async def test_late_replies_are_a_slow_moment_but_a_refused_connection_is_an_outage(redis_srv: RedisServer) -> None:
+    """A timeout is what a busy event loop looks like: it counts, and only `failures` of them in a row, spread
+    over more than one timeout, mark Redis down. A refused connection does at once."""
+    state = RedisState(redis_config(redis_srv, "slow", timeout_s=0.05, failures=3))
+    try:
+        late = redis.exceptions.TimeoutError("Timeout reading from socket")
+        pool_wait = redis.exceptions.ConnectionError("No connection available.")
+        pool_wait.__cause__ = TimeoutError()
+        for exc in (late, pool_wait, late, late):  # a burst of concurrent timeouts: one slow moment
+            state.failed("cache_get", exc)
+        assert state.up
+        state.ok()
+        await asyncio.sleep(0.06)
+        state.failed("cache_get", late)
+        state.failed("cache_get", late)
+        await asyncio.sleep(0.06)
+        assert state.up
+        state.failed("cache_get", late)  # three in a row, over more than 0.05 s
+        assert not state.up
+        await _until(lambda: state.up)  # the probe finds it alive
+        state.failed("cache_get", redis.exceptions.ConnectionError("Connection refused"))
+        assert not state.up
+    finally:
+        await state.close()
 
 
 async def test_garbage_in_redis_reads_as_a_miss(redis_srv: RedisServer) -> None:
@@ -188,3 +226,41 @@ def _mgets(server: RedisServer) -> int:
     with redis.Redis(port=server.port) as client:
         stats: dict[str, Any] = client.info("commandstats")
         return int(stats.get("cmdstat_mget", {}).get("calls", 0))
+
+
+async def test_single_flight_holds_over_two_replicas_burst_after_burst(redis_srv: RedisServer) -> None:
+    """100 identical requests split over two replicas spend one upstream call, five bursts in a row (with the
+    default Redis timeout: a busy moment must not turn into a second call)."""
+    (a, pa), (b, pb) = replicas(redis_srv, {"answer": "malicious", "delay_s": 0.2}, deadline_s=5)
+    try:
+        calls = []
+        for burst in range(5):
+            before = pa.calls + pb.calls
+            value = f"{burst:064x}"
+            results = await asyncio.gather(*(eng.run(HASH_REPUTATION, value) for eng in (a, b) for _ in range(50)))
+            assert {status(r, "vt").status for r in results} == {"ok"}
+            calls.append(pa.calls + pb.calls - before)
+        assert calls == [1] * 5
+    finally:
+        await close(a, b)
+
+
+async def test_a_window_limit_holds_across_replicas(redis_srv: RedisServer) -> None:
+    """4 per 2 s shared by two replicas: a concurrent burst of 10 over both lets exactly 4 through, and the
+    refused ones are told when the first of them leaves the window."""
+    (a, pa), (b, pb) = replicas(
+        redis_srv, {"answer": "malicious", "rate_limits": [{"requests": 4, "per_s": 2}]}, deadline_s=1
+    )
+    try:
+        began = time.monotonic()
+        burst = await asyncio.gather(*(eng.run(HASH_REPUTATION, f"{i:064x}") for i, eng in enumerate([a, b] * 5)))
+        ended = time.monotonic()
+        statuses = [status(r, "vt") for r in burst]
+        assert pa.calls + pb.calls == 4
+        assert sorted(s.status for s in statuses) == ["ok"] * 4 + ["rate_limited"] * 6
+        for refused in (s for s in statuses if s.status == "rate_limited"):
+            assert refused.retry_after is not None and 2 - (ended - began) - 0.01 <= refused.retry_after <= 2
+        reports = [await eng.instances["vt"].limiter.report() for eng in (a, b)]
+        assert [[q.remaining for q in r.buckets] for r in reports] == [[0], [0]]
+    finally:
+        await close(a, b)

@@ -43,9 +43,14 @@ class Fake(Provider[FakeConfig]):
     async def _respond(self, value: Any) -> list[Answer[Any]]:
         self.calls += 1
         try:
-            if self.config.hang:
-                await asyncio.Event().wait()
-            await asyncio.sleep(self.config.delay_s)
+            async with asyncio.timeout(self.config.timeout_s):  # a provider bounds each of its calls
+                if self.config.hang:
+                    await asyncio.Event().wait()
+                await asyncio.sleep(self.config.delay_s)
+        except TimeoutError:
+            import positron.errors as errors
+
+            raise errors.ProviderTimeout(f"{self.name} did not answer within {self.config.timeout_s:g} s") from None
         except asyncio.CancelledError:
             self.cancelled += 1
             raise

@@ -79,6 +79,8 @@ def positron_server(*args: str, env: dict[str, str] | None = None) -> Iterator[t
         printed = b"".join(drains[0][1]) if drains else b""
         printed += proc.stdout.read() if proc.stdout else b""
         proc.captured_stdout = printed.decode()  # type: ignore[attr-defined]
+        errors = b"".join(drains[1][1]) if len(drains) > 1 else b""
+        proc.captured_stderr = errors.decode()  # type: ignore[attr-defined]
         for pipe in (proc.stdout, proc.stderr):
             if pipe:
                 pipe.close()

@@ -31,6 +31,7 @@ from positron_client._exceptions import (
 )
 from positron_client._models import (
     Answer,
+    HostInfo,
     OnCall,
     Person,
     ProviderInfo,
@@ -65,6 +66,7 @@ __all__ = [
     "ConnectionFailed",
     "EnrichResult",
     "EnrichedObservable",
+    "HostInfo",
     "InvalidInput",
     "ItemError",
     "Observable",

@@ -1,24 +1,49 @@
-"""What the sync and async clients share, without I/O: settings, request bodies, reading responses into results
-or typed errors, the retry policy (connection errors and 502/503/504 only, exponential backoff with jitter), and
-reading a streamed batch (NDJSON, never retried once a result has been delivered)."""
+"""What the sync and async clients share, without I/O: settings, each request as a ``Call`` (method, path, body
+and how to read the answer), reading responses into results or typed errors, the retry policy (connection errors
+and 502/503/504 only, exponential backoff with jitter), and reading a streamed batch (NDJSON, never retried once a
+result has been delivered). A client only does the I/O: send a ``Call``, sleep the delay the policy returns."""
 
 from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from positron_client._exceptions import ConfigurationError, UnexpectedResponse, error_for_status
+from positron_client._exceptions import (
+    ConfigurationError,
+    ConnectionFailed,
+    RequestTimeout,
+    TransportError,
+    UnexpectedResponse,
+    error_for_status,
+)
+from positron_client._models import QueryInfo, QueryResult, parse_provider_info, parse_query_info, parse_result
+from positron_client._queries import canonical_name, value_parser
 from positron_client._version import __version__
-from positron_client._workflows import BATCH_PATH, NDJSON, BatchItemResult, parse_batch, parse_ndjson_line
+from positron_client._workflows import (
+    BATCH_PATH,
+    ENRICH_PATH,
+    NDJSON,
+    BatchItemLike,
+    BatchItemResult,
+    EnrichInput,
+    EnrichResult,
+    StreamTally,
+    batch_body,
+    enrich_body,
+    parse_batch,
+    parse_enrich,
+    parse_ndjson_line,
+)
 
 T = TypeVar("T")
+At = datetime | str | None
 
 DEFAULT_TIMEOUT_S = 30.0
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -93,6 +118,93 @@ def query_body(
     return body
 
 
+# --- requests, built without I/O --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One request and how to read its answer; ``read`` turns a body that is not what Positron sends into
+    UnexpectedResponse."""
+
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    body: dict[str, Any] | None = None
+
+    def read(self, raw: Any) -> T:
+        return parse_body(self.path, self.parse, raw)
+
+
+def query_call(
+    name: str, value: str, at: At, providers: Sequence[str] | None, no_cache: bool, tlp: int | str | None = None
+) -> Call[QueryResult[Any]]:
+    """A query by name; a standard query's answer values are parsed into their types, others stay plain JSON."""
+    parse = value_parser(name)
+    body = query_body(value, at, providers, no_cache, tlp)
+    return Call("POST", query_path(canonical_name(name)), lambda raw: parse_result(raw, parse), body)
+
+
+def query_info_call(name: str) -> Call[QueryInfo]:
+    return Call("GET", query_path(canonical_name(name)), parse_query_info)
+
+
+def _list(parse: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+    return lambda raw: [parse(item) for item in raw]
+
+
+QUERIES = Call("GET", "/v1/queries", _list(parse_query_info))
+PROVIDERS = Call("GET", "/v1/providers", _list(parse_provider_info))
+
+
+def _document(raw: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = raw
+    return spec
+
+
+OPENAPI = Call("GET", "/openapi.json", _document)
+
+
+def batch_call(items: Iterable[BatchItemLike], no_cache: bool, tlp: int | str | None) -> Call[list[BatchItemResult]]:
+    return Call("POST", BATCH_PATH, parse_batch, batch_body(items, no_cache, tlp))
+
+
+def enrich_call(
+    alert_or_observables: EnrichInput, queries: Sequence[str] | None, at: At, tlp: int | str | None
+) -> Call[EnrichResult]:
+    return Call("POST", ENRICH_PATH, parse_enrich, enrich_body(alert_or_observables, queries, at, tlp))
+
+
+# --- the retry policy: each returns the seconds to sleep before the next attempt -------------------------------
+
+
+def attempts(settings: Settings) -> range:
+    return range(settings.max_retries + 1)
+
+
+def delay_after_error(settings: Settings, attempt: int, exc: Exception, tally: StreamTally | None = None) -> float:
+    """After a connection-level failure (RETRY_EXCEPTIONS): the delay, or ConnectionFailed when this was the last
+    attempt or a stream had already delivered results."""
+    if tally is not None and tally.started:
+        raise ConnectionFailed(stream_broken(settings.url, exc, len(tally.seen), tally.expected)) from exc
+    if attempt == settings.max_retries:
+        raise ConnectionFailed(connection_failed(settings.url, exc, attempt + 1)) from exc
+    return retry_delay(attempt, settings.backoff_s)
+
+
+def delay_after_status(settings: Settings, attempt: int, response: httpx.Response) -> float | None:
+    """The delay when this answer (502/503/504) is retried and attempts are left; None to read it."""
+    if response.status_code not in RETRY_STATUSES or attempt == settings.max_retries:
+        return None
+    return retry_delay(attempt, settings.backoff_s, retry_after(response))
+
+
+def transport_error(url: str, exc: httpx.HTTPError) -> TransportError:
+    """Any other httpx failure: a timeout is never retried (the server may still be working)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return RequestTimeout(timed_out(url, exc))
+    return TransportError(connection_failed(url, exc, 1))
+
+
 def retry_delay(attempt: int, backoff_s: float, retry_after: float | None = None) -> float:
     """Full-jitter exponential backoff for retry number ``attempt`` (0-based); a server's Retry-After is honoured
     up to MAX_BACKOFF_S."""
@@ -107,10 +219,6 @@ def retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(response.headers["retry-after"]))
     except (KeyError, ValueError):
         return None
-
-
-def should_retry_status(response: httpx.Response) -> bool:
-    return response.status_code in RETRY_STATUSES
 
 
 def read(response: httpx.Response) -> Any:
@@ -166,6 +274,17 @@ def whole_batch(response: httpx.Response) -> list[BatchItemResult]:
 
 def stream_line(line: str) -> BatchItemResult | None:
     return parse_body(BATCH_PATH, parse_ndjson_line, line)
+
+
+def stream_tally(call: Call[list[BatchItemResult]]) -> StreamTally:
+    """What a streamed batch should deliver: one result per item of the call's body."""
+    return StreamTally(len(call.body["items"]) if call.body else 0)
+
+
+def check_complete(tally: StreamTally) -> None:
+    """At the end of a stream: UnexpectedResponse naming what it did not deliver."""
+    if (missing := tally.missing()) is not None:
+        raise UnexpectedResponse(missing)
 
 
 def stream_broken(url: str, exc: Exception, got: int, expected: int) -> str:

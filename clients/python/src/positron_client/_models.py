@@ -54,7 +54,8 @@ class UserInfo:
     company: str | None = None
     location: str | None = None
     phone: str | None = None
-    enabled: bool | None = None
+    enabled: bool | None = None  # False when disabled or expired
+    expires: datetime | None = None  # when the account expires (expired if past); None: never, or not known
     manager: str | None = None
 
 
@@ -84,12 +85,41 @@ class OnCall:
     end: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """HOST_INFO's answer. ``agent_ids`` are ``source:id`` strings."""
+
+    hostname: str
+    os: str | None = None
+    platform: str | None = None
+    ip: str | None = None
+    mac: str | None = None
+    serial_number: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    owner: str | None = None
+    site: str | None = None
+    last_seen: datetime | None = None
+    agent_ids: tuple[str, ...] | None = None
+
+
+def parse_host_info(raw: Any) -> HostInfo:
+    info = _known(HostInfo, raw)
+    agents = raw.get("agent_ids")
+    return dataclasses.replace(
+        info,
+        last_seen=parse_time(raw.get("last_seen")),
+        agent_ids=tuple(str(a) for a in agents) if isinstance(agents, list) else None,
+    )
+
+
 def parse_person(raw: Any) -> Person:
     return _known(Person, raw)
 
 
 def parse_user_info(raw: Any) -> UserInfo:
-    return _known(UserInfo, raw)
+    info = _known(UserInfo, raw)
+    return dataclasses.replace(info, expires=parse_time(raw.get("expires")))
 
 
 def parse_reputation(raw: Any) -> Reputation:

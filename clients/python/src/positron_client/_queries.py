@@ -9,6 +9,7 @@ from typing import Any
 
 from positron_client._models import (
     parse_any,
+    parse_host_info,
     parse_oncall,
     parse_person,
     parse_reputation,
@@ -40,6 +41,9 @@ STANDARD_QUERIES: dict[str, StandardQuery] = {
         StandardQuery("DOMAIN_REPUTATION", "domain", False, parse_reputation),
         StandardQuery("URL_REPUTATION", "url", False, parse_reputation),
         StandardQuery("TEAM_ONCALL", "team", True, parse_oncall),
+        StandardQuery("IP_TO_USER", "ip", True, parse_str),
+        StandardQuery("HOST_USER", "hostname", True, parse_str),
+        StandardQuery("HOST_INFO", "hostname", False, parse_host_info),
     )
 }
 
