@@ -20,10 +20,13 @@ from typing import ClassVar
 from positron.queries import (
     DOMAIN_REPUTATION,
     HASH_REPUTATION,
+    HOST_INFO,
+    HOST_USER,
     HOSTNAME_TO_IP,
     IP_REPUTATION,
     IP_TO_HOSTNAME,
     IP_TO_MAC,
+    IP_TO_USER,
     TEAM_ONCALL,
     URL_REPUTATION,
     USER_GROUPS,
@@ -62,6 +65,9 @@ SUPPORTED = (
     DOMAIN_REPUTATION,
     URL_REPUTATION,
     TEAM_ONCALL,
+    HOST_INFO,
+    HOST_USER,
+    IP_TO_USER,
 )
 
 

@@ -20,10 +20,13 @@ from positron.queries import (
     CATALOG,
     DOMAIN_REPUTATION,
     HASH_REPUTATION,
+    HOST_INFO,
+    HOST_USER,
     HOSTNAME_TO_IP,
     IP_REPUTATION,
     IP_TO_HOSTNAME,
     IP_TO_MAC,
+    IP_TO_USER,
     TEAM_ONCALL,
     URL_REPUTATION,
     USER_GROUPS,
@@ -310,6 +313,15 @@ async def ask(server: JsonServer, query: Any, raw: str, spec: dict[str, Any], **
             {"verdict": "verdict", "malicious": "engines", "total": "engines"},
             None,
         ),
+        (HOST_USER, "ws-042", {"session": {"user": "jdoe"}}, {"value": "session.user"}, "jdoe"),
+        (IP_TO_USER, "10.20.0.42", {"users": ["jdoe"]}, {"value": "users[0]"}, "jdoe"),
+        (
+            HOST_INFO,
+            "ws-042",
+            {"host": {"name": "ws-042.corp.example", "os": "Windows 11", "ids": ["fleet:42"]}},
+            {"hostname": "host.name", "os": "host.os", "agent_ids": "host.ids"},
+            None,
+        ),
         (
             DOMAIN_REPUTATION,
             "evil.example",
@@ -330,6 +342,8 @@ async def test_every_supported_query_maps_onto_its_answer(
         assert isinstance(got.value, CATALOG[query.name].output)
     if query is USER_INFO:
         assert (got.value.display_name, got.value.enabled) == ("Jane Doe", False)
+    if query is HOST_INFO:
+        assert (got.value.hostname, got.value.agent_ids) == ("ws-042.corp.example", ("fleet:42",))
     if query is HASH_REPUTATION:
         assert got.value.verdict == Verdict.MALICIOUS and got.value.total == 63
 

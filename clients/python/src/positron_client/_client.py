@@ -237,7 +237,7 @@ class Positron:
         self, url: str, providers: Sequence[str] | None = None, no_cache: bool = False
     ) -> QueryResult[Reputation]:
         """``url`` may be defanged (``hxxps://evil[.]example/x``); the server refangs and normalizes it."""
-        return self._run("URL_REPUTATION", url, None, providers, no_cache, parse_reputation)
+        return self._call(_core.query_call("URL_REPUTATION", url, None, providers, no_cache))
 
     def team_oncall(
         self, team: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
