@@ -26,16 +26,16 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from positron.queries import IP_REPUTATION, Reputation, Verdict
-from pydantic import Field, field_validator, model_validator
-from yarl import URL
+from pydantic import Field, model_validator
 
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
+    HttpProvider,
     HttpSource,
     Lookup,
-    Provider,
     ProviderConfig,
     ProviderError,
     RateLimit,
@@ -52,7 +52,7 @@ HEALTH_PROBE_IP = "127.0.0.1"  # AbuseIPDB answers it (isPublic false) without r
 
 class AbuseIpdbConfig(ProviderConfig):
     api_key: Secret = Field(description="AbuseIPDB API key, sent only in the Key header")
-    base_url: str = Field(default="https://api.abuseipdb.com", description="API root, without /api/v2")
+    base_url: BaseUrl = Field(default="https://api.abuseipdb.com", description="API root, without /api/v2")
     max_age_days: int = Field(default=90, ge=1, le=365, description="Reports older than this are not counted")
     malicious_at: int = Field(default=75, ge=1, le=100, description="abuseConfidenceScore for a malicious verdict")
     suspicious_at: int = Field(default=25, ge=1, le=100, description="abuseConfidenceScore for a suspicious verdict")
@@ -62,14 +62,6 @@ class AbuseIpdbConfig(ProviderConfig):
         description="The free plan allows 1,000 checks a day; paid plans configure more",
     )
 
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        url = URL(value.strip())
-        if url.scheme not in ("http", "https") or not url.host or url.user or url.password or url.query_string:
-            raise ValueError("must be an http(s) URL with a host, no credentials and no query")
-        return str(url).rstrip("/")
-
     @model_validator(mode="after")
     def _ordered(self) -> AbuseIpdbConfig:
         if self.suspicious_at > self.malicious_at:
@@ -77,24 +69,17 @@ class AbuseIpdbConfig(ProviderConfig):
         return self
 
 
-class AbuseIpdb(Provider[AbuseIpdbConfig]):
+class AbuseIpdb(HttpProvider[AbuseIpdbConfig]):
     type_name: ClassVar[str] = "abuseipdb"
     Config: ClassVar[type[ProviderConfig]] = AbuseIpdbConfig
 
-    def __init__(self, name: str, config: AbuseIpdbConfig) -> None:
-        super().__init__(name, config)
-        self._http = HttpSource(
-            config.base_url,
-            headers={"Key": config.api_key.get_secret_value(), "Accept": "application/json"},
-            timeout_s=config.timeout_s,
-            max_connections=config.max_concurrency,
+    def http_source(self) -> HttpSource:
+        return HttpSource(
+            self.config.base_url,
+            headers={"Key": self.config.api_key.get_secret_value(), "Accept": "application/json"},
+            timeout_s=self.config.timeout_s,
+            max_connections=self.config.max_concurrency,
         )
-
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def health(self) -> Health:
         """One check of a loopback address: proves the key (it uses one check of the quota)."""
@@ -112,7 +97,7 @@ class AbuseIpdb(Provider[AbuseIpdbConfig]):
 
     async def _check(self, ip: str) -> dict[str, Any]:
         params = {"ipAddress": ip, "maxAgeInDays": str(self.config.max_age_days)}
-        response = await self._http.get("/api/v2/check", params=params)
+        response = await self.http.get("/api/v2/check", params=params)
         if response.status == 422:
             raise UnsupportedInput(f"{response.label}: HTTP 422: the address was refused")
         if response.status != 200:

@@ -23,17 +23,17 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from positron.queries import IP_REPUTATION, Reputation, Verdict
-from pydantic import Field, field_validator, model_validator
-from yarl import URL
+from pydantic import Field, model_validator
 
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
+    HttpProvider,
     HttpResponse,
     HttpSource,
     Lookup,
-    Provider,
     ProviderConfig,
     ProviderError,
     RateLimit,
@@ -57,20 +57,12 @@ HEALTH_PROBE_IP = "8.8.8.8"  # a RIOT address every plan knows
 class GreyNoiseConfig(ProviderConfig):
     plan: Literal["community", "enterprise"] = Field(default="community", description="Which API to ask")
     api_key: Secret | None = Field(default=None, description="Required for enterprise; optional for community")
-    base_url: str = Field(default="https://api.greynoise.io", description="The API root")
+    base_url: BaseUrl = Field(default="https://api.greynoise.io", description="The API root")
     egress: Literal["internal", "external"] = Field(default="external", description="A third-party service")
     rate_limits: list[RateLimit] = Field(
         default_factory=lambda: list(COMMUNITY_LIMITS),
         description="The community quota (50 a day, about 50 a week); set your enterprise contract's limits",
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        url = URL(value.strip())
-        if url.scheme not in ("http", "https") or not url.host or url.user or url.password or url.query_string:
-            raise ValueError("must be an http(s) URL with a host, no credentials and no query")
-        return str(url).rstrip("/")
 
     @model_validator(mode="after")
     def _enterprise_needs_a_key(self) -> GreyNoiseConfig:
@@ -79,24 +71,20 @@ class GreyNoiseConfig(ProviderConfig):
         return self
 
 
-class GreyNoise(Provider[GreyNoiseConfig]):
+class GreyNoise(HttpProvider[GreyNoiseConfig]):
     type_name: ClassVar[str] = "greynoise"
     Config: ClassVar[type[ProviderConfig]] = GreyNoiseConfig
 
-    def __init__(self, name: str, config: GreyNoiseConfig) -> None:
-        super().__init__(name, config)
+    def http_source(self) -> HttpSource:
         headers = {"Accept": "application/json"}
-        if config.api_key is not None:
-            headers["key"] = config.api_key.get_secret_value()
-        self._http = HttpSource(
-            config.base_url, headers=headers, timeout_s=config.timeout_s, max_connections=config.max_concurrency
+        if self.config.api_key is not None:
+            headers["key"] = self.config.api_key.get_secret_value()
+        return HttpSource(
+            self.config.base_url,
+            headers=headers,
+            timeout_s=self.config.timeout_s,
+            max_connections=self.config.max_concurrency,
         )
-
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def health(self) -> Health:
         """One lookup of a RIOT address (uses one lookup of the quota)."""
@@ -122,7 +110,7 @@ class GreyNoise(Provider[GreyNoiseConfig]):
         return riot_answer(riot, ip) if riot is not None and riot.get("riot") is True else None
 
     async def _get(self, path: str) -> dict[str, Any] | None:
-        response: HttpResponse = await self._http.get(path)
+        response: HttpResponse = await self.http.get(path)
         if response.status == 404:
             return None  # the community API's "not observed"
         if response.status != 200:

@@ -42,15 +42,15 @@ from positron.queries import (
     Verdict,
 )
 from pydantic import Field, field_validator
-from yarl import URL
 
 from positron.provider import (
     Answer,
     BadResponse,
+    BaseUrl,
     Health,
+    HttpProvider,
     HttpSource,
     Lookup,
-    Provider,
     ProviderConfig,
     ProviderError,
     Secret,
@@ -75,7 +75,7 @@ _SEVERITY = {Verdict.MALICIOUS: 3, Verdict.SUSPICIOUS: 2, Verdict.HARMLESS: 1, V
 
 class MispConfig(ProviderConfig):
     api_key: Secret = Field(description="A MISP auth key, sent only in the Authorization header")
-    base_url: str = Field(description="The MISP root, e.g. https://misp.corp.example")
+    base_url: BaseUrl = Field(description="The MISP root, e.g. https://misp.corp.example")
     verify_tls: bool = Field(default=True, description="Check the server's certificate")
     tlp_ceiling: Tlp = Field(default="amber", description="Attributes tagged above this TLP are never passed on")
     untagged_tlp: Tlp = Field(default="green", description="The TLP of attributes and events without a TLP tag")
@@ -85,14 +85,6 @@ class MispConfig(ProviderConfig):
     )
     max_attributes: int = Field(default=50, ge=1, le=1000, description="Attributes read per lookup (one page)")
     published_only: bool = Field(default=False, description="Only attributes of published events")
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        url = URL(value.strip())
-        if url.scheme not in ("http", "https") or not url.host or url.user or url.password or url.query_string:
-            raise ValueError("must be an http(s) URL with a host, no credentials and no query")
-        return str(url).rstrip("/")
 
     @field_validator("tlp_ceiling", "untagged_tlp", mode="before")
     @classmethod
@@ -109,39 +101,32 @@ class Judged:
     info: str | None
 
 
-class Misp(Provider[MispConfig]):
+class Misp(HttpProvider[MispConfig]):
     type_name: ClassVar[str] = "misp"
     Config: ClassVar[type[ProviderConfig]] = MispConfig
 
-    def __init__(self, name: str, config: MispConfig) -> None:
-        super().__init__(name, config)
-        self._http = HttpSource(
-            config.base_url,
+    def http_source(self) -> HttpSource:
+        return HttpSource(
+            self.config.base_url,
             headers={
-                "Authorization": config.api_key.get_secret_value(),
+                "Authorization": self.config.api_key.get_secret_value(),
                 "Accept": "application/json",
                 "Content-Type": "application/json",
             },
-            timeout_s=config.timeout_s,
-            max_connections=config.max_concurrency,
-            ssl=None if config.verify_tls else False,
+            timeout_s=self.config.timeout_s,
+            max_connections=self.config.max_concurrency,
+            ssl=None if self.config.verify_tls else False,
         )
-
-    async def open(self) -> None:
-        await self._http.open()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def health(self) -> Health:
         """``GET /servers/getVersion``: the key works and the instance answers."""
         try:
-            response = await self._http.get("/servers/getVersion")
+            response = await self.http.get("/servers/getVersion")
             raise_for_status(response)
             version = response.json().get("version") if isinstance(response.json(), dict) else None
         except ProviderError as exc:
             return Health(ok=False, detail=exc.message)
-        return Health(ok=True, detail=f"MISP {version or '(unknown version)'} at {self._http.label}")
+        return Health(ok=True, detail=f"MISP {version or '(unknown version)'} at {self.http.label}")
 
     @answers(HASH_REPUTATION)
     async def hash_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
@@ -178,12 +163,12 @@ class Misp(Provider[MispConfig]):
         }
         if self.config.published_only:
             body["published"] = True
-        response = await self._http.request("POST", "/attributes/restSearch", json_body=body)
+        response = await self.http.request("POST", "/attributes/restSearch", json_body=body)
         raise_for_status(response, "on /attributes/restSearch")
         doc = response.json()
         found = doc.get("response", {}).get("Attribute") if isinstance(doc, dict) else None
         if not isinstance(found, list) or not all(isinstance(a, dict) for a in found):
-            raise BadResponse(f"{self._http.label}: restSearch answered without a response.Attribute list")
+            raise BadResponse(f"{self.http.label}: restSearch answered without a response.Attribute list")
         return found
 
     # --- judging ---

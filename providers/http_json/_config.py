@@ -11,9 +11,8 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from positron.queries import CATALOG
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
-from yarl import URL
 
-from positron.provider import ProviderConfig, Secret
+from positron.provider import BaseUrl, ProviderConfig, Secret
 
 BUILT_IN_VARIABLES = frozenset({"value", "at"})
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -66,15 +65,10 @@ class BasicAuth(_Strict):
 
 class OAuth2ClientCredentials(_Strict):
     type: Literal["oauth2_client_credentials"]
-    token_url: str
+    token_url: BaseUrl
     client_id: str
     client_secret: Secret
     scope: str | None = None
-
-    @field_validator("token_url")
-    @classmethod
-    def _http(cls, value: str) -> str:
-        return _http_url(value)
 
 
 Auth = Annotated[HeaderAuth | BearerAuth | BasicAuth | OAuth2ClientCredentials, Field(discriminator="type")]
@@ -128,17 +122,12 @@ class RequestSpec(_Strict):
 
 
 class HttpJsonConfig(ProviderConfig):
-    base_url: str = Field(description="The API root, e.g. https://api.example.com")
+    base_url: BaseUrl = Field(description="The API root, e.g. https://api.example.com")
     auth: Auth | None = None
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request (no secrets here)")
     requests: dict[str, RequestSpec] = Field(min_length=1, description="Query name → how to ask it")
     egress: Literal["internal", "external"] = Field(default="external", description="Most REST sources are")
     verify_tls: bool = True
-
-    @field_validator("base_url")
-    @classmethod
-    def _base(cls, value: str) -> str:
-        return _http_url(value).rstrip("/")
 
     @model_validator(mode="after")
     def _against_the_catalog(self) -> HttpJsonConfig:
@@ -196,10 +185,3 @@ def _strings(node: Any, where: str) -> list[tuple[str, str]]:
     if isinstance(node, list):
         return [pair for i, v in enumerate(node) for pair in _strings(v, f"{where}.{i}")]
     return []
-
-
-def _http_url(value: str) -> str:
-    url = URL(value.strip())
-    if url.scheme not in ("http", "https") or not url.host or url.user or url.password or url.query_string:
-        raise ValueError("must be an http(s) URL with a host, no credentials and no query")
-    return str(url)
