@@ -26,7 +26,7 @@ def free_port() -> int:
         return port
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:  # a loaded CI machine
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
