@@ -79,10 +79,10 @@ async def _with_broker(work: Callable[[Any], Awaitable[str]]) -> str:
 
 
 async def _ip_to_hostname_at(broker: Any) -> str:
-    from positron.api.schemas import result_body
+    from positron.results import result_body
 
-    query = broker.engine.catalog.get_query("IP_TO_HOSTNAME")
-    result = await broker.engine.run(query, "10.20.0.42", datetime.fromisoformat("2026-11-20T12:00:00Z"))
+    at = datetime.fromisoformat("2026-11-20T12:00:00Z")
+    result = await broker.ask(broker.local_principal(), "IP_TO_HOSTNAME", "10.20.0.42", at)  # as the CLI would
     return "```json\n" + compact(result_body(result)) + "\n```\n"
 
 
