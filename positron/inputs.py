@@ -11,10 +11,12 @@ import ipaddress
 import re
 from collections.abc import Callable
 from enum import StrEnum
+from urllib.parse import urlsplit, urlunsplit
 
 from positron.errors import InvalidInput
 
 MAX_VALUE_LENGTH = 512
+MAX_URL_LENGTH = 2048  # what browsers and most proxies accept; longer ones are not worth a lookup
 
 
 class InputKind(StrEnum):
@@ -25,6 +27,7 @@ class InputKind(StrEnum):
     HASH = "hash"
     MAC = "mac"
     TEAM = "team"
+    URL = "url"
 
 
 EXPECTED: dict[InputKind, str] = {
@@ -35,6 +38,7 @@ EXPECTED: dict[InputKind, str] = {
     InputKind.HASH: "an MD5, SHA-1 or SHA-256 hash in hex (32, 40 or 64 characters)",
     InputKind.MAC: "a MAC address, e.g. aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF or aabb.ccdd.eeff",
     InputKind.TEAM: "a team name: letters, digits, spaces, '.', '_' or '-' (at most 128 characters)",
+    InputKind.URL: "an http(s) or ftp URL, defanged forms accepted, e.g. hxxps://evil[.]example/login",
 }
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -126,6 +130,63 @@ def normalize_team(raw: str) -> str:
     return value
 
 
+_REFANGS = (("[.]", "."), ("(.)", "."), ("{.}", "."), ("[dot]", "."), ("[:]", ":"), ("[://]", "://"), ("[/]", "/"))
+_REFANG_MAIL = (("[@]", "@"), ("[at]", "@"))
+_HXXP = re.compile(r"\b(?:hxxp|hxtp|hxxxp)(s?)(?=(?:\[?:\]?)?//|\[://\])", re.IGNORECASE)
+_URL_SCHEMES = ("http", "https", "ftp")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+
+
+def refang(text: str) -> str:
+    """Undo the usual defanging of indicators: ``hxxp://`` → ``http://``, ``[.]`` / ``(.)`` / ``[dot]`` → ``.``,
+    ``[:]`` → ``:``, ``[@]`` / ``[at]`` → ``@``. Text that was not defanged comes back unchanged."""
+    text = _HXXP.sub(r"http\1", text)
+    for fanged, plain in (*_REFANGS, *_REFANG_MAIL):
+        text = text.replace(fanged, plain)
+    return text
+
+
+def normalize_url(raw: str) -> str:
+    """A canonical URL: refanged, scheme and host lower case (IDNA), default port and fragment dropped, an empty
+    path as ``/``; ``example.com/x`` gains ``http://``. Path and query are kept byte for byte (they are often
+    case-sensitive), so two spellings of one resource only merge when they differ in what is insensitive."""
+    text = refang(raw.strip())
+    if "://" not in text:
+        text = "http://" + text
+    if _URL_FORBIDDEN.search(text):
+        raise _fail(InputKind.URL, raw)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise _fail(InputKind.URL, raw) from None
+    scheme = parts.scheme.lower()
+    if scheme not in _URL_SCHEMES or not parts.hostname:
+        raise _fail(InputKind.URL, raw)
+    host = _url_host(parts.hostname, raw)
+    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    netloc = f"{userinfo}@{netloc}" if userinfo else netloc
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def _url_host(hostname: str, raw: str) -> str:
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        try:
+            return normalize_hostname(hostname)
+        except InvalidInput:
+            raise _fail(InputKind.URL, raw) from None
+    return f"[{address.compressed}]" if address.version == 6 else address.compressed
+
+
+def url_host(url: str) -> str:
+    """The host of a normalized URL: a domain name or an IP address (without brackets)."""
+    return urlsplit(url).hostname or ""
+
+
 NORMALIZERS: dict[InputKind, Callable[[str], str]] = {
     InputKind.IP: normalize_ip,
     InputKind.HOSTNAME: normalize_hostname,
@@ -134,11 +195,12 @@ NORMALIZERS: dict[InputKind, Callable[[str], str]] = {
     InputKind.HASH: normalize_hash,
     InputKind.MAC: normalize_mac,
     InputKind.TEAM: normalize_team,
+    InputKind.URL: normalize_url,
 }
 
 
 def normalize(kind: InputKind, raw: str) -> str:
-    if len(raw) > MAX_VALUE_LENGTH:
+    if len(raw) > (MAX_URL_LENGTH if kind is InputKind.URL else MAX_VALUE_LENGTH):
         raise InvalidInput(f"expected {EXPECTED[kind]}; got a value of {len(raw)} characters")
     if not is_unicode(raw):
         raise InvalidInput(f"expected {EXPECTED[kind]}; got text with a lone surrogate (e.g. \\ud800), not Unicode")

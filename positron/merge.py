@@ -280,15 +280,33 @@ SUSPICIOUS_AT = 0.2
 _SEVERITY = {Verdict.MALICIOUS: 3, Verdict.SUSPICIOUS: 2, Verdict.HARMLESS: 1, Verdict.UNKNOWN: 0}
 
 
+# --- the clearance rule (docs/verdicts.md) ---------------------------------------------------------------------
+# An allowlist entry or a recorded false positive (``Reputation.allowlisted``: a blocklist's harmless feed, a MISP
+# false-positive sighting majority or allowlist tag, AbuseIPDB's whitelist) is a decision someone made about this
+# exact value, usually because an engine flagged it. When the allowlisting sources' combined score reaches
+# CLEARED_AT, the verdict is harmless whatever the engines vote; the disagreement stays visible as ``conflict``
+# and ``details.cleared_by``. A low-trust allowlist (weight × confidence × recency below CLEARED_AT) clears nothing.
+CLEARED_AT = 0.5
+
+
+def _clearing(sources: Sequence[Source]) -> list[Source]:
+    return [s for s in sources if s.value.verdict is Verdict.HARMLESS and s.value.allowlisted]
+
+
 def merge_verdict(query: Query[Any], items: Sequence[Sourced], ref: datetime, margin: float) -> Merged:
-    """One verdict from each provider's current verdict: malicious when the sources calling it malicious add up
-    to ≥ 0.4, suspicious when bad opinions add up to ≥ 0.2, harmless when any source clears it, else unknown."""
+    """One verdict from each provider's current verdict: harmless when allowlisting sources add up to ≥ 0.5 (the
+    clearance rule above), else malicious when the sources calling it malicious add up to ≥ 0.4, suspicious when
+    bad opinions add up to ≥ 0.2, harmless when any source clears it, else unknown."""
     sources = [s for s in _sources(query, items, ref) if s.current]
     if not sources:
         return Merged(None)
     support = {v: _combine(s.score for s in sources if s.value.verdict is v) for v in Verdict}
     bad = _combine(s.score for s in sources if _SEVERITY[s.value.verdict] >= 2)
-    if support[Verdict.MALICIOUS] >= MALICIOUS_AT:
+    clearing = _clearing(sources)
+    cleared = _combine(s.score for s in clearing) >= CLEARED_AT
+    if cleared:
+        verdict = Verdict.HARMLESS
+    elif support[Verdict.MALICIOUS] >= MALICIOUS_AT:
         verdict = Verdict.MALICIOUS
     elif bad >= SUSPICIOUS_AT:
         verdict = Verdict.SUSPICIOUS
@@ -297,7 +315,7 @@ def merge_verdict(query: Query[Any], items: Sequence[Sourced], ref: datetime, ma
     else:
         verdict = Verdict.UNKNOWN
     reps: list[Reputation] = [s.value for s in sources]
-    labelled = sorted(reps, key=lambda r: -_SEVERITY[r.verdict])
+    labelled = [s.value for s in clearing] if cleared else sorted(reps, key=lambda r: -_SEVERITY[r.verdict])
     value = Reputation(
         verdict=verdict,
         malicious=sum(r.malicious for r in reps),
@@ -306,7 +324,8 @@ def merge_verdict(query: Query[Any], items: Sequence[Sourced], ref: datetime, ma
         undetected=sum(r.undetected for r in reps),
         total=sum(r.total for r in reps),
         label=next((r.label for r in labelled if r.label), None),
-        link=next((r.link for r in reps if r.link), None),
+        link=next((r.link for r in (labelled if cleared else reps) if r.link), None),
+        allowlisted=cleared,
     )
     agreeing = [s for s in sources if s.value.verdict is verdict]
     raw = _combine(s.score for s in agreeing)
@@ -314,7 +333,10 @@ def merge_verdict(query: Query[Any], items: Sequence[Sourced], ref: datetime, ma
     conflict = bad >= 0.5 and support[Verdict.HARMLESS] >= 0.5
     votes = {v.value: sorted(s.provider for s in sources if s.value.verdict is v) for v in Verdict}
     sides = tuple(sorted(s.provider for s in sources if _SEVERITY[s.value.verdict] != 0)) if conflict else ()
-    return Merged(answer, (answer,), conflict, {"votes": {k: v for k, v in votes.items() if v}}, sides)
+    details: dict[str, Any] = {"votes": {k: v for k, v in votes.items() if v}}
+    if cleared:
+        details["cleared_by"] = sorted(s.provider for s in clearing)
+    return Merged(answer, (answer,), conflict, details, sides)
 
 
 _STRATEGIES = {

@@ -45,10 +45,12 @@ from positron.inputs import (
     normalize_ip,
     normalize_mac,
     normalize_team,
+    normalize_url,
     normalize_username,
+    url_host,
 )
 from positron.query import Answer, Lookup, Query
-from positron.security.egress import Tlp, internal_reason, parse_tlp
+from positron.security.egress import Tlp, internal_reason, parse_tlp, tlp_rank
 from positron.security.secrets import Secret
 
 T = TypeVar("T")
@@ -218,6 +220,7 @@ __all__ = [
     "Query",
     "RateLimit",
     "Secret",
+    "Tlp",
     "UnsupportedInput",
     "answers",
     "internal_reason",
@@ -227,8 +230,12 @@ __all__ = [
     "normalize_ip",
     "normalize_mac",
     "normalize_team",
+    "normalize_url",
     "normalize_username",
+    "parse_tlp",
     "raise_for_status",
     "retry_after",
     "status_error",
+    "tlp_rank",
+    "url_host",
 ]

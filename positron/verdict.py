@@ -29,6 +29,10 @@ class Reputation(BaseModel):
     total: int = Field(default=0, ge=0, description="Engines or sources consulted")
     label: str | None = Field(default=None, description="Threat label or name, e.g. trojan.emotet")
     link: str | None = Field(default=None, description="Where a person can read more")
+    allowlisted: bool = Field(
+        default=False,
+        description="An explicit allowlist or a recorded false positive cleared it (see docs/verdicts.md)",
+    )
 
 
 __all__ = ["Reputation", "Verdict"]

@@ -37,7 +37,16 @@ from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlencode, urlsplit
 from xml.etree.ElementTree import XML, ParseError
 
-from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, USER_INFO, UserInfo, canonical_name
+from positron.queries import (
+    HOST_USER,
+    HOSTNAME_TO_IP,
+    IP_TO_HOSTNAME,
+    IP_TO_MAC,
+    IP_TO_USER,
+    USER_INFO,
+    UserInfo,
+    canonical_name,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from splunklib import binding, client
 
@@ -69,7 +78,14 @@ Row = dict[str, Any]
 K = TypeVar("K")
 PLACEHOLDER = "{value}"
 QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')  # an SPL string literal, with its backslash escapes
-TEMPLATED = (IP_TO_HOSTNAME.name, HOSTNAME_TO_IP.name, IP_TO_MAC.name, USER_INFO.name)
+TEMPLATED = (
+    IP_TO_HOSTNAME.name,
+    HOSTNAME_TO_IP.name,
+    IP_TO_MAC.name,
+    USER_INFO.name,
+    IP_TO_USER.name,  # logon events: Windows 4624, VPN, proxy logs
+    HOST_USER.name,
+)
 TRUE = frozenset({"true", "1", "yes", "enabled", "active"})
 FALSE = frozenset({"false", "0", "no", "disabled", "inactive"})
 
@@ -208,6 +224,14 @@ class Splunk(Provider[SplunkConfig]):
     @answers(IP_TO_MAC)
     async def ip_to_mac(self, lookup: Lookup) -> list[Answer[str]]:
         return await self._values(lookup, normalize_mac)
+
+    @answers(IP_TO_USER)
+    async def ip_to_user(self, lookup: Lookup) -> list[Answer[str]]:
+        return await self._values(lookup, normalize_username)
+
+    @answers(HOST_USER)
+    async def host_user(self, lookup: Lookup) -> list[Answer[str]]:
+        return await self._values(lookup, normalize_username)
 
     @answers(USER_INFO)
     async def user_info(self, lookup: Lookup) -> list[Answer[UserInfo]]:

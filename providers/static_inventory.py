@@ -1,7 +1,9 @@
 """Static inventory: CSV or JSON lookup tables that teams keep for assets, people and local indicator lists.
 
 Files (each optional; CSV with a header row, or JSON: a list of objects):
-  hosts       hostname, ip, mac, updated             → IP_TO_HOSTNAME, HOSTNAME_TO_IP, IP_TO_MAC
+  hosts       hostname, ip, mac, updated, and optionally owner, os, platform, serial_number, manufacturer, model,
+              site                                   → IP_TO_HOSTNAME, HOSTNAME_TO_IP, IP_TO_MAC, HOST_INFO,
+                                                       HOST_USER (the owner, at ``owner_confidence``)
   users       username, display_name, email, title, department, company, location, phone, enabled, manager,
               groups (";"-separated), updated        → USER_INFO, USER_MANAGER, USER_GROUPS
   indicators  value, verdict, label, link, updated   → HASH_REPUTATION, IP_REPUTATION, DOMAIN_REPUTATION
@@ -24,6 +26,8 @@ from typing import Any, ClassVar
 from positron.queries import (
     DOMAIN_REPUTATION,
     HASH_REPUTATION,
+    HOST_INFO,
+    HOST_USER,
     HOSTNAME_TO_IP,
     IP_REPUTATION,
     IP_TO_HOSTNAME,
@@ -32,7 +36,7 @@ from positron.queries import (
     USER_INFO,
     USER_MANAGER,
 )
-from positron.queries.models import Person, Reputation, UserInfo, Verdict
+from positron.queries.models import HostInfo, Person, Reputation, UserInfo, Verdict
 from pydantic import Field
 
 from positron.provider import (
@@ -49,6 +53,7 @@ from positron.provider import (
     normalize_hostname,
     normalize_ip,
     normalize_mac,
+    normalize_username,
 )
 
 Row = dict[str, str]
@@ -59,6 +64,9 @@ class StaticInventoryConfig(ProviderConfig):
     users: Path | None = Field(default=None, description="CSV/JSON: username, display_name, email, manager, ...")
     indicators: Path | None = Field(default=None, description="CSV/JSON: value, verdict, label, link")
     confidence: float = Field(default=0.9, ge=0, le=1, description="How sure the inventory is of its rows")
+    owner_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="HOST_USER from a host's owner: an owner is not always the one logged on"
+    )
     reload_interval_s: float = Field(default=5.0, ge=0, description="How often to check the files for changes")
 
 
@@ -104,6 +112,24 @@ def _short_name(raw: str) -> str:
     return normalize_hostname(raw).split(".", 1)[0]
 
 
+def _host_info(row: Row) -> HostInfo:
+    def text(name: str) -> str | None:
+        return (row.get(name) or "").strip() or None
+
+    return HostInfo(
+        hostname=normalize_hostname(row["hostname"]),
+        os=text("os"),
+        platform=text("platform"),
+        ip=_canon(normalize_ip, row.get("ip", "")),
+        mac=_canon(normalize_mac, row.get("mac", "")),
+        serial_number=text("serial_number"),
+        manufacturer=text("manufacturer"),
+        model=text("model"),
+        owner=_canon(normalize_username, row.get("owner", "")),
+        site=text("site"),
+    )
+
+
 def _canon(normalizer: Callable[[str], str], raw: str) -> str | None:
     try:
         return normalizer(raw)
@@ -116,7 +142,7 @@ class StaticInventory(Provider[StaticInventoryConfig]):
     Config: ClassVar[type[ProviderConfig]] = StaticInventoryConfig
 
     _FILES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "hosts": ("IP_TO_HOSTNAME", "HOSTNAME_TO_IP", "IP_TO_MAC"),
+        "hosts": ("IP_TO_HOSTNAME", "HOSTNAME_TO_IP", "IP_TO_MAC", "HOST_INFO", "HOST_USER"),
         "users": ("USER_INFO", "USER_MANAGER", "USER_GROUPS"),
         "indicators": ("HASH_REPUTATION", "IP_REPUTATION", "DOMAIN_REPUTATION"),
     }
@@ -171,16 +197,31 @@ class StaticInventory(Provider[StaticInventoryConfig]):
         rows = await self._match("hosts", "ip", normalize_ip, lookup.value)
         return [self._answer(normalize_hostname(r["hostname"]), r, "hosts") for r in rows if r.get("hostname")]
 
-    @answers(HOSTNAME_TO_IP)
-    async def hostname_to_ip(self, lookup: Lookup) -> list[Answer[str]]:
-        wanted = {lookup.value, lookup.value.split(".", 1)[0]}
-        rows = [
+    async def _hosts_named(self, hostname: str) -> list[Row]:
+        wanted = {hostname, hostname.split(".", 1)[0]}
+        return [
             r
             for r in await self._rows("hosts")
-            if (h := _canon(normalize_hostname, r.get("hostname", "")))
-            and (h in wanted or h.split(".")[0] == lookup.value)
+            if (h := _canon(normalize_hostname, r.get("hostname", ""))) and (h in wanted or h.split(".")[0] == hostname)
         ]
+
+    @answers(HOSTNAME_TO_IP)
+    async def hostname_to_ip(self, lookup: Lookup) -> list[Answer[str]]:
+        rows = await self._hosts_named(lookup.value)
         return [self._answer(normalize_ip(r["ip"]), r, "hosts") for r in rows if _canon(normalize_ip, r.get("ip", ""))]
+
+    @answers(HOST_INFO)
+    async def host_info(self, lookup: Lookup) -> list[Answer[HostInfo]]:
+        return [self._answer(_host_info(r), r, "hosts") for r in await self._hosts_named(lookup.value)]
+
+    @answers(HOST_USER)
+    async def host_user(self, lookup: Lookup) -> list[Answer[str]]:
+        found = []
+        for row in await self._hosts_named(lookup.value):
+            if owner := _canon(normalize_username, row.get("owner", "")):
+                answer = self._answer(owner, row, "hosts")
+                found.append(Answer(owner, self.config.owner_confidence, answer.observed_at, answer.source_ref))
+        return found
 
     @answers(IP_TO_MAC)
     async def ip_to_mac(self, lookup: Lookup) -> list[Answer[str]]:

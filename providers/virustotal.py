@@ -1,6 +1,7 @@
-"""VirusTotal API v3: the reputation of file hashes, IP addresses and domains.
+"""VirusTotal API v3: the reputation of file hashes, IP addresses, domains and URLs.
 
-One ``GET /api/v3/{files|ip_addresses|domains}/{id}`` per lookup, authenticated with the ``x-apikey`` header (the
+One ``GET /api/v3/{files|ip_addresses|domains|urls}/{id}`` per lookup (a URL's id is its normalized form in
+unpadded base64url, as VirusTotal documents), authenticated with the ``x-apikey`` header (the
 key never goes into a URL, a log line or an error message). ``data.attributes.last_analysis_stats`` becomes a
 ``Reputation``; VirusTotal's ``{"error": {"code": ...}}`` answers become positron errors:
 
@@ -13,12 +14,13 @@ key never goes into a URL, a log line or an error message). ``data.attributes.la
     connection refused / reset                   → ProviderUnavailable;  timeout → ProviderTimeout
 
 VirusTotal is an external service: internal values (non-public addresses, internal names; the core's one rule set,
-``positron.security.egress.internal_reason``, plus this instance's ``internal_domains``) are never sent
-(``skip_reason``; the handlers refuse them too).
+``positron.security.egress.internal_reason``, plus this instance's ``internal_domains``; a URL by its host) are
+never sent (``skip_reason``; the handlers refuse them too).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -26,7 +28,14 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
-from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
+from positron.queries import (
+    DOMAIN_REPUTATION,
+    HASH_REPUTATION,
+    IP_REPUTATION,
+    URL_REPUTATION,
+    Reputation,
+    Verdict,
+)
 from pydantic import Field, field_validator
 
 from positron.provider import (
@@ -70,6 +79,12 @@ class _Kind:
 FILES = _Kind("files", "file", "file")
 IP_ADDRESSES = _Kind("ip_addresses", "ip_address", "ip-address")
 DOMAINS = _Kind("domains", "domain", "domain")
+URLS = _Kind("urls", "url", "url")
+
+
+def url_id(url: str) -> str:
+    """VirusTotal's identifier for a URL: the URL in base64url without ``=`` padding."""
+    return base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
 class VirusTotalConfig(ProviderConfig):
@@ -140,11 +155,16 @@ class VirusTotal(HttpProvider[VirusTotalConfig]):
     async def domain_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
         return await self._reputation(lookup, DOMAINS)
 
+    @answers(URL_REPUTATION)
+    async def url_reputation(self, lookup: Lookup) -> list[Answer[Reputation]]:
+        return await self._reputation(lookup, URLS)
+
     async def _reputation(self, lookup: Lookup, kind: _Kind) -> list[Answer[Reputation]]:
         reason = self.skip_reason(lookup)
         if reason is not None:
             raise UnsupportedInput(reason)
-        data = await self._get(f"/api/v3/{kind.collection}/{quote(lookup.value, safe='')}", kind)
+        object_id = url_id(lookup.value) if kind is URLS else quote(lookup.value, safe="")
+        data = await self._get(f"/api/v3/{kind.collection}/{object_id}", kind)
         if data is None:
             return []
         return [to_answer(data, kind, self.config.malicious_threshold)]
@@ -230,8 +250,8 @@ def _count(stats: dict[str, Any], name: str) -> int:
 
 def _object_id(data: dict[str, Any], kind: _Kind) -> str:
     object_id: str = data["id"]
-    if kind is FILES and not _SHA256.match(object_id):
-        raise BadResponse("virustotal sent a file id that is not a SHA-256")
+    if kind in (FILES, URLS) and not _SHA256.match(object_id):
+        raise BadResponse(f"virustotal sent a {kind.object_type} id that is not a SHA-256")
     return quote(object_id, safe=":.")
 
 

@@ -10,7 +10,7 @@ from positron.queries.identity import USER_GROUPS, USER_INFO, USER_MANAGER
 from positron.queries.models import HostInfo, OnCall, Person, Reputation, UserInfo, Verdict
 from positron.queries.network import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC
 from positron.queries.oncall import TEAM_ONCALL
-from positron.queries.reputation import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION
+from positron.queries.reputation import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, URL_REPUTATION
 
 from positron.catalog import Catalog, canonical_name
 
@@ -25,6 +25,7 @@ CATALOG = Catalog(
         HASH_REPUTATION,
         IP_REPUTATION,
         DOMAIN_REPUTATION,
+        URL_REPUTATION,
         TEAM_ONCALL,
         IP_TO_USER,
         HOST_USER,
@@ -46,6 +47,7 @@ __all__ = [
     "IP_TO_MAC",
     "IP_TO_USER",
     "TEAM_ONCALL",
+    "URL_REPUTATION",
     "USER_GROUPS",
     "USER_INFO",
     "USER_MANAGER",

@@ -1,4 +1,4 @@
-"""Reputation queries: what threat intelligence says about a hash, an IP address or a domain."""
+"""Reputation queries: what threat intelligence says about a hash, an IP address, a domain or a URL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from positron.query import MergeStrategy, Query, Sensitivity
 
 def reputation_key(value: Reputation) -> str:
     """What makes two reputations the same answer (cheap: merging compares many)."""
-    return f"{value.verdict}|{value.malicious}|{value.suspicious}|{value.total}|{value.label}|{value.link}"
+    rep = value
+    return f"{rep.verdict}|{rep.malicious}|{rep.suspicious}|{rep.total}|{rep.label}|{rep.link}|{rep.allowlisted}"
 
 
 HASH_REPUTATION: Query[Reputation] = Query(
@@ -47,4 +48,16 @@ DOMAIN_REPUTATION: Query[Reputation] = Query(
     sensitivity=Sensitivity.INDICATOR,
     key=reputation_key,
     half_life_s=90 * 86_400,
+)
+
+URL_REPUTATION: Query[Reputation] = Query(
+    name="URL_REPUTATION",
+    description="Verdict on a URL (normalized and refanged: hxxp, [.]) from threat-intelligence sources.",
+    input=InputKind.URL,
+    output=Reputation,
+    merge=MergeStrategy.VERDICT,
+    cache_ttl_s=1800,
+    sensitivity=Sensitivity.INDICATOR,
+    key=reputation_key,
+    half_life_s=7 * 86_400,  # phishing and malware URLs live for days, not months
 )

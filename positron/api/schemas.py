@@ -23,6 +23,7 @@ EXAMPLES = {
     "hash": "44d88612fea8a8f36de82e1278abb02f",
     "mac": "00:16:3e:12:34:56",
     "team": "soc",
+    "url": "https://example.com/login",
 }
 
 

@@ -11,6 +11,7 @@ internal instances, ``amber`` for external ones, as Cortex analyzers default to)
   (or a provider's own ``internal_domains``) or a special-use suffix (``SPECIAL_USE_SUFFIXES``: ``localhost``,
   ``local``, ``internal``, ``intranet``, ``private``, ``lan``, ``home``, ``corp``, ``arpa``, ``invalid``,
   ``test``); every user name and MAC address (they name people and devices inside).
+- a URL is classified by its host (an internal address or name makes the whole URL internal).
 - external: public IP addresses, public domains and host names, hashes, team names (an on-call service is
   configured for exactly those). ``.example`` names count as public: RFC 6761 asks software not to treat them
   specially, and documentation uses them for public hosts too; a deployment whose names end in ``corp.example``
@@ -29,7 +30,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Literal, get_args
 
-from positron.inputs import InputKind
+from positron.inputs import InputKind, url_host
 
 Tlp = Literal["clear", "green", "amber", "red"]
 Egress = Literal["internal", "external"]
@@ -134,7 +135,18 @@ def internal_reason(kind: InputKind, value: str, internal_domains: Iterable[str]
         return _ip_reason(value)
     if kind in (InputKind.HOSTNAME, InputKind.DOMAIN):
         return _name_reason(value, internal_domains)
+    if kind == InputKind.URL:  # a URL is as internal as its host
+        host = url_host(value)
+        return _ip_reason(host) if _is_ip(host) else _name_reason(host, internal_domains)
     return None  # hashes and team names say nothing secret about the inside
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def classify(kind: InputKind, value: str, internal_domains: Iterable[str] = ()) -> Egress:

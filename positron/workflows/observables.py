@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from positron.errors import InvalidInput
-from positron.inputs import normalize_domain, normalize_hash, normalize_hostname, normalize_ip, normalize_username
+from positron.inputs import (
+    normalize_domain,
+    normalize_hash,
+    normalize_hostname,
+    normalize_ip,
+    normalize_url,
+    normalize_username,
+    refang,
+)
 
 DEFAULT_HINTS: dict[str, str] = {
     **dict.fromkeys(["user", "src_user", "dest_user", "username", "user_name", "account", "account_name"], "username"),
@@ -40,6 +48,7 @@ TYPE_QUERIES: dict[str, tuple[str, ...]] = {
     "hostname": ("HOSTNAME_TO_IP", "HOST_USER", "HOST_INFO"),
     "username": ("USER_INFO", "USER_MANAGER"),
     "mail": ("USER_INFO", "USER_MANAGER"),
+    "url": ("URL_REPUTATION",),
 }
 NORMALIZERS: dict[str, Callable[[str], str]] = {
     "ip": normalize_ip,
@@ -48,14 +57,15 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
     "hostname": normalize_hostname,
     "username": normalize_username,
     "mail": normalize_username,
+    "url": normalize_url,
 }
 
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])")
 _HASH = re.compile(r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32})(?![0-9a-fA-F])")
 _MAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_URL = re.compile(r"\b(?:https?|ftp)://([^\s/:?#\"'<>]+)", re.IGNORECASE)
-_DEFANGED = re.compile(r"\b[\w-]+(?:\[\.\][\w-]+)+\b")
+_URL = re.compile(r"\b(?:https?|ftp)://([^\s/:?#\"'<>]+)[^\s\"'<>]*", re.IGNORECASE)
+_DEFANGED = re.compile(r"\b[\w-]+(?:(?:\.|\[\.\])[\w-]+)*\[\.\][\w-]+(?:(?:\.|\[\.\])[\w-]+)*")  # a.b[.]c whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +73,6 @@ class Observable:
     type: str
     value: str
     field: str | None = None
-
-
-def refang(text: str) -> str:
-    text = re.sub(r"\bhxxp(s?)", r"http\1", text, flags=re.IGNORECASE)
-    for fanged, plain in (("[.]", "."), ("(.)", "."), ("{.}", "."), ("[:]", ":"), ("[@]", "@"), ("[at]", "@")):
-        text = text.replace(fanged, plain)
-    return text
 
 
 def _typed(kind: str, raw: str) -> Observable | None:
@@ -86,8 +89,8 @@ def _from_hint(kind: str, raw: str) -> Iterator[Observable]:
     if kind == "ip_or_host":
         found = _typed("ip", value) or _typed("hostname", value)
     elif kind == "url":
-        match = _URL.search(value)
-        found = _typed("domain", match.group(1)) if match else None
+        yield from _from_url(value)
+        return
     else:
         found = _typed(kind, value)
     if found is not None:
@@ -100,7 +103,14 @@ def _from_patterns(text: str) -> Iterator[Observable]:
         for match in pattern.finditer(text):
             if (found := _typed(kind, match.group(0))) is not None:
                 yield found
+    yield from _from_url(text)
+
+
+def _from_url(text: str) -> Iterator[Observable]:
+    """Each URL in ``text`` (refanged) as a ``url`` observable, and its host as an ``ip`` or ``domain`` one."""
     for match in _URL.finditer(text):
+        if (url := _typed("url", match.group(0).rstrip(".,;)]}"))) is not None:
+            yield url
         host = match.group(1)
         if (found := _typed("ip", host) or _typed("domain", host)) is not None:
             yield found

@@ -10,7 +10,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|])")
-TITLES = {"username": "User", "mail": "User", "hash": "Hash", "ip": "IP", "domain": "Domain", "hostname": "Host"}
+TITLES = {
+    "username": "User",
+    "mail": "User",
+    "hash": "Hash",
+    "ip": "IP",
+    "domain": "Domain",
+    "hostname": "Host",
+    "url": "URL",
+}
 
 
 def esc(text: Any) -> str:
@@ -90,9 +98,12 @@ def _line(entry: Mapping[str, Any], when: str) -> str:
         text = _reputation_line(results, "HASH_REPUTATION") or "no reputation data"
     elif kind == "ip":
         text = _ip_line(results, when)
+    elif kind == "url":
+        text = _reputation_line(results, "URL_REPUTATION") or "no reputation data"
     else:
         text = _host_line(results, when)
-    return f"- **{TITLES.get(kind, kind)} `{entry['value']}`** — {text}"
+    value = str(entry["value"]).replace("`", "%60")  # a URL may hold a backtick; it must not end the code span
+    return f"- **{TITLES.get(kind, kind)} `{value}`** — {text}"
 
 
 def _failures(entries: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -59,8 +59,14 @@ EXAMPLE_ENV = {
     "SPLUNK_TOKEN": "y" * 20,
     "VT_API_KEY": "z" * 64,
     "PAGERDUTY_API_KEY": "p" * 20,
+    "MISP_API_KEY": "m" * 40,
+    "ABUSEIPDB_API_KEY": "a" * 80,
+    "INTEL_CLIENT_SECRET": "i" * 32,
+    "GREYNOISE_API_KEY": "g" * 30,
     "FLEET_API_TOKEN": "f" * 20,
     "FALCON_CLIENT_SECRET": "c" * 40,
+    "ENTRA_CLIENT_SECRET": "e" * 20,
+    "ES_API_KEY": "k" * 20,
 }
 
 

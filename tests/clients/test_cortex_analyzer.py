@@ -33,6 +33,9 @@ SAMPLES = {  # per query: (data type, observable) that the demo data answers
     "USER_INFO": ("username", "jdoe"),
     "USER_MANAGER": ("other", "CORP\\bwhite"),
     "USER_GROUPS": ("username", "jdoe"),
+    "IP_TO_USER": ("ip", "10.20.0.42"),
+    "HOST_USER": ("fqdn", "ws-042.corp.example"),
+    "HOST_INFO": ("hostname", "ws-042"),
 }
 NO_DEMO_SOURCE = {"TEAM_ONCALL"}  # the demo has no on-call source: test_team_oncall_with_pagerduty asks one
 

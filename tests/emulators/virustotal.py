@@ -1,6 +1,8 @@
 """A wire-faithful emulator of the VirusTotal API v3 endpoints Positron uses (aiohttp.web on 127.0.0.1).
 
-It speaks ``GET /api/v3/files/{md5|sha1|sha256}``, ``/api/v3/ip_addresses/{ip}`` and ``/api/v3/domains/{domain}``
+It speaks ``GET /api/v3/files/{md5|sha1|sha256}``, ``/api/v3/ip_addresses/{ip}``, ``/api/v3/domains/{domain}`` and
+``/api/v3/urls/{id}`` (the id is the SHA-256 of the URL or the URL in unpadded base64url; the object's own id is the
+SHA-256; an id that decodes to no URL → 400 InvalidArgumentError, an unknown URL → 404 NotFoundError)
 with the real object shape (``{"data": {"id", "type", "links": {"self"}, "attributes": {...}}}``, real attribute
 names, per-engine ``last_analysis_results``) and the real error document ``{"error": {"code", "message"}}``:
 a missing ``x-apikey`` → 401 AuthenticationRequiredError, a wrong one → 401 WrongCredentialsError, an unknown file
@@ -22,6 +24,8 @@ Optionally it enforces a quota like the public API's (``quota=(4, 60.0)`` → 42
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import ipaddress
 import json
@@ -118,6 +122,7 @@ class VirusTotalEmulator:
         self._files: dict[str, dict[str, Any]] = {}  # md5, sha1 and sha256 → the same attributes
         self._ips: dict[str, dict[str, Any]] = {}
         self._domains: dict[str, dict[str, Any]] = {}
+        self._urls: dict[str, dict[str, Any]] = {}  # SHA-256 of the URL → attributes
         self._faults: deque[_Fault] = deque()
         self._quota_log: deque[float] = deque()
         self._closing = asyncio.Event()
@@ -141,6 +146,7 @@ class VirusTotalEmulator:
         app.router.add_get("/api/v3/files/{id}", self._file)
         app.router.add_get("/api/v3/ip_addresses/{id}", self._ip)
         app.router.add_get("/api/v3/domains/{id}", self._domain)
+        app.router.add_get("/api/v3/urls/{id}", self._url)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -281,6 +287,35 @@ class VirusTotalEmulator:
         self._domains[domain.lower()] = attributes
         return attributes
 
+    def add_url(
+        self,
+        url: str,
+        *,
+        stats: dict[str, int] | None = None,
+        title: str = "Sign in",
+        last_analysis_date: int | None = None,
+        reputation: int = 0,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Seed a URL, stored under the SHA-256 of exactly this string (VirusTotal canonicalizes; so do callers)."""
+        attributes = self._network_attributes(stats, last_analysis_date, reputation)
+        attributes.update(
+            {
+                "url": url,
+                "last_final_url": url,
+                "title": title,
+                "categories": {},
+                "last_http_response_code": 200,
+                "first_submission_date": attributes["last_modification_date"] - 86_400,
+                "last_submission_date": attributes["last_modification_date"],
+                "times_submitted": 1,
+                "threat_names": [],
+            }
+        )
+        attributes.update(extra)
+        self._urls[hashlib.sha256(url.encode()).hexdigest()] = attributes
+        return attributes
+
     def seed_files(self, count: int, *, seed: int = 0) -> list[str]:
         """Seed ``count`` files with varied verdicts (for benchmarks); returns their SHA-256s."""
         rng = random.Random(seed)
@@ -341,6 +376,9 @@ class VirusTotalEmulator:
 
     async def _domain(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._lookup_domain)
+
+    async def _url(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self._lookup_url)
 
     async def _serve(self, request: web.Request, lookup: Any) -> web.StreamResponse:
         self.requests.append(
@@ -418,6 +456,22 @@ class VirusTotalEmulator:
         if attributes is None:
             return 404, _error("NotFoundError", f'Domain "{raw_id}" not found')
         return 200, self._object("domain", "domains", raw_id.lower(), attributes)
+
+    def _lookup_url(self, raw_id: str) -> tuple[int, dict[str, Any]]:
+        if len(raw_id) == 64 and all(c in "0123456789abcdef" for c in raw_id.lower()):
+            sha256 = raw_id.lower()
+        else:
+            if "=" in raw_id or not raw_id:
+                return 400, _error("InvalidArgumentError", "Invalid URL identifier (padding is not allowed)")
+            try:
+                url = base64.urlsafe_b64decode(raw_id + "=" * (-len(raw_id) % 4)).decode()
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                return 400, _error("InvalidArgumentError", f'Invalid URL identifier "{raw_id}"')
+            sha256 = hashlib.sha256(url.encode()).hexdigest()
+        attributes = self._urls.get(sha256)
+        if attributes is None:
+            return 404, _error("NotFoundError", f'URL "{raw_id}" not found')
+        return 200, self._object("url", "urls", sha256, attributes)
 
     def _object(self, kind: str, collection: str, object_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
         self_link = f"{self.base_url}/api/v3/{collection}/{object_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -14,8 +15,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from positron.providers.virustotal import EICAR_SHA256, VirusTotal
-from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, Reputation, Verdict
+from positron.providers.virustotal import EICAR_SHA256, VirusTotal, url_id
+from positron.queries import DOMAIN_REPUTATION, HASH_REPUTATION, IP_REPUTATION, URL_REPUTATION, Reputation, Verdict
 from pydantic import ValidationError
 
 from positron.errors import (
@@ -182,6 +183,28 @@ async def test_domain_reputation(make_provider: MakeProvider, vt: VirusTotalEmul
 
 async def test_domain_not_found_is_no_data(make_provider: MakeProvider):
     assert await ask(make_provider, DOMAIN_REPUTATION, "never-seen.example.org") == []
+
+
+async def test_url_reputation_by_unpadded_base64url_id(make_provider: MakeProvider, vt: VirusTotalEmulator):
+    url = "https://login.bad.example.net/?next=%2Fa&x=~"
+    vt.add_url(url, stats={"malicious": 7, "harmless": 50}, last_analysis_date=ANALYSED)
+    (answer,) = await ask(make_provider, URL_REPUTATION, "hxxps://LOGIN.bad[.]example[.]net/?next=%2Fa&x=~#top")
+    sha256 = hashlib.sha256(url.encode()).hexdigest()
+    assert answer.value.verdict == Verdict.MALICIOUS and (answer.value.malicious, answer.value.total) == (7, 57)
+    assert answer.value.link == f"https://www.virustotal.com/gui/url/{sha256}"
+    assert answer.observed_at == datetime.fromtimestamp(ANALYSED, UTC)
+    encoded = vt.requests[-1].path.rsplit("/", 1)[1]
+    assert encoded == url_id(url) and "=" not in encoded and "+" not in encoded and "/" not in encoded
+    assert base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode() == url
+
+
+async def test_url_not_found_is_no_data_and_the_emulator_refuses_padding(
+    make_provider: MakeProvider, vt: VirusTotalEmulator
+):
+    assert await ask(make_provider, URL_REPUTATION, "https://never-seen.example.org/x") == []
+    async with aiohttp.ClientSession(headers={"x-apikey": API_KEY}) as http:
+        async with http.get(f"{vt.base_url}/api/v3/urls/aHR0cDovL2EuYi8=") as padded:
+            assert padded.status == 400 and (await padded.json())["error"]["code"] == "InvalidArgumentError"
 
 
 # errors
@@ -397,6 +420,7 @@ async def test_skip_reason_private_address_wording(make_provider: MakeProvider):
         (DOMAIN_REPUTATION, "notcorp.example.com"),
         (DOMAIN_REPUTATION, "example.org"),
         (HASH_REPUTATION, SHA256),
+        (URL_REPUTATION, "https://example.org/corp.example.com"),
     ],
 )
 async def test_public_values_are_sent(make_provider: MakeProvider, query, value):
@@ -487,7 +511,12 @@ def test_registered_entry_point_and_queries():
     (ep,) = [ep for ep in entry_points(group="positron.providers") if ep.name == "virustotal"]
     assert ep.load() is VirusTotal
     assert VirusTotal.type_name == "virustotal"
-    assert VirusTotal.supported_queries() == ["DOMAIN_REPUTATION", "HASH_REPUTATION", "IP_REPUTATION"]
+    assert VirusTotal.supported_queries() == [
+        "DOMAIN_REPUTATION",
+        "HASH_REPUTATION",
+        "IP_REPUTATION",
+        "URL_REPUTATION",
+    ]
 
 
 # the emulator itself speaks the real error documents

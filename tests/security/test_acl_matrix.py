@@ -15,6 +15,7 @@ from tests.security.support import GROUPS, api_keys, auth, broker, client, demo_
 
 ALL = set(CATALOG)
 SOC = {"IP_TO_HOSTNAME", "IP_TO_MAC", "HOSTNAME_TO_IP", "HASH_REPUTATION", "IP_REPUTATION", "DOMAIN_REPUTATION"}
+SOC |= {"URL_REPUTATION"}
 SOC |= {"IP_TO_USER", "HOST_USER", "HOST_INFO"}  # IP_TO_* and HOST_* in acl/policy.csv
 MAY_RUN: dict[str, set[str]] = {
     "alice": SOC | {"TEAM_ONCALL"},

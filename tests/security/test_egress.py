@@ -11,6 +11,9 @@ import pytest
 from positron.inputs import InputKind
 from positron.query import Lookup
 from positron.security.egress import SPECIAL_USE_SUFFIXES, classify, internal_reason, parse_tlp, skip_reason
+from tests.emulators.abuseipdb import AbuseIpdbEmulator
+from tests.emulators.greynoise import GreyNoiseEmulator
+from tests.emulators.misp import MispEmulator
 from tests.emulators.virustotal import VirusTotalEmulator
 from tests.security.support import auth, broker, client, serving
 
@@ -93,6 +96,52 @@ async def test_internal_domains_are_kept_in_even_when_the_provider_would_send_th
     assert [r.path for r in vt.requests] == ["/api/v3/domains/example.com"]
 
 
+async def test_an_internal_url_never_reaches_virustotal(vt: VirusTotalEmulator) -> None:
+    security = {"internal_domains": ["corp.example"], "audit": {"destination": None}}
+    async with client({"virustotal": vt_instance(vt)}, security=security) as c:
+        inside = await c.post(
+            "/v1/queries/URL_REPUTATION", json={"value": "hxxps://wiki.corp[.]example/x"}, headers=auth("root")
+        )
+        outside = await c.post(
+            "/v1/queries/URL_REPUTATION", json={"value": "https://example.com/wiki.corp.example"}, headers=auth("root")
+        )
+    assert status(inside.json(), "virustotal")["error"] == EGRESS
+    assert status(outside.json(), "virustotal")["status"] in ("ok", "no_data")
+    assert len(vt.requests) == 1 and vt.requests[0].path.startswith("/api/v3/urls/")
+
+
+async def test_internal_values_never_reach_the_external_intel_sources(vt: VirusTotalEmulator) -> None:
+    """AbuseIPDB, GreyNoise and http_json are external by default, MISP when configured so; the in-house MISP
+    gets them."""
+    async with (
+        AbuseIpdbEmulator("abuse-key") as abuse,
+        MispEmulator("misp-key") as misp,
+        GreyNoiseEmulator("gn-key") as greynoise,
+    ):
+        declared = {
+            "type": "http_json",
+            "base_url": vt.base_url,
+            "auth": {"type": "header", "name": "x-apikey", "value": VT_KEY},
+            "requests": {"IP_REPUTATION": {"path": "/api/v3/ip_addresses/{value}", "answer": {"verdict": "'unknown'"}}},
+        }
+        misp_config = {"type": "misp", "api_key": "misp-key", "base_url": misp.base_url}
+        providers = {
+            "abuseipdb": {"type": "abuseipdb", "api_key": "abuse-key", "base_url": abuse.base_url},
+            "declared": declared,
+            "misp_community": {**misp_config, "egress": "external"},
+            "misp_inhouse": misp_config,
+            "greynoise": {"type": "greynoise", "api_key": "gn-key", "base_url": greynoise.base_url},
+        }
+        async with client(providers) as c:
+            r = await c.post("/v1/queries/IP_REPUTATION", json={"value": "10.1.2.3"}, headers=auth("root"))
+        statuses = {p["name"]: (p["status"], p["error"]) for p in r.json()["providers"]}
+        sent_to_misp = [req["body"]["value"] for req in misp.requests]
+        assert abuse.requests == [] and vt.requests == [] and greynoise.requests == []
+    assert statuses["abuseipdb"] == statuses["declared"] == statuses["misp_community"] == ("skipped", EGRESS)
+    assert statuses["greynoise"] == ("skipped", EGRESS)
+    assert statuses["misp_inhouse"][0] == "no_data" and sent_to_misp == ["10.1.2.3"]
+
+
 async def test_only_an_instance_that_allows_internal_values_gets_them() -> None:
     fake = {"type": "fake", "answer": "ws-1", "egress": "external"}
     b = broker(
@@ -133,6 +182,13 @@ async def test_only_an_instance_that_allows_internal_values_gets_them() -> None:
         (InputKind.MAC, "00:16:3e:12:34:56", "internal"),
         (InputKind.HASH, "44d88612fea8a8f36de82e1278abb02f", "external"),
         (InputKind.TEAM, "soc", "external"),
+        (InputKind.URL, "http://10.1.2.3/admin", "internal"),
+        (InputKind.URL, "https://wiki.corp.example/x", "internal"),
+        (InputKind.URL, "http://[fd00::1]/", "internal"),
+        (InputKind.URL, "http://intranet/", "internal"),
+        (InputKind.URL, "https://example.com/corp.example", "external"),
+        (InputKind.URL, "http://198.51.100.7/gate.php", "internal"),  # TEST-NET-2: not global
+        (InputKind.URL, "http://8.8.8.8/", "external"),
     ],
 )
 def test_values_are_classified(kind: InputKind, value: str, expected: str) -> None:

@@ -1,11 +1,12 @@
 """Secrets never leave the server. Every provider type is configured (those with credentials with unique canary
 secrets: virustotal, pagerduty, splunk password and token, ldap bind password, fleet API token, crowdstrike and
-entra_id client secrets, elasticsearch API key and password; static_inventory, dhcp_leases and dns have no secret
-fields), several of them failing (wrong credentials, nothing listening), plus the API keys and
-the audit HMAC key. A full run of requests, valid and invalid, allowed and denied, is made in process (with every
-log record at DEBUG captured, third-party loggers and ldap3's EXTENDED protocol log with its own hiding off) and
-against a real uvicorn server logging at DEBUG to stderr. Every response body and header, every log line, the
-audit log, the OpenAPI spec and config errors are scanned: no canary, in clear, URL-encoded or base64, anywhere.
+entra_id client secrets, elasticsearch API key and password, misp, abuseipdb, greynoise, a blocklist feed's Auth-Key
+header, an http_json header; static_inventory, dhcp_leases and dns have no secret fields), several of them failing
+(wrong credentials, nothing listening), plus the API keys and the audit HMAC key. A full run of requests, valid and
+invalid, allowed and denied, is made in process (with every log record at DEBUG captured, third-party loggers and
+ldap3's EXTENDED protocol log with its own hiding off) and against a real uvicorn server logging at DEBUG to stderr.
+Every response body and header, every log line, the audit log, the OpenAPI spec and config errors are scanned: no
+canary, in clear, URL-encoded or base64, anywhere.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,14 @@ from positron.broker import Broker
 from positron.config import Settings, parse_settings
 from positron.demo import DATA
 from positron.errors import ConfigError
+from tests.emulators.abuseipdb import AbuseIpdbEmulator
 from tests.emulators.crowdstrike import FalconEmulator
+from tests.emulators.elasticsearch import ElasticsearchEmulator
+from tests.emulators.feeds import FeedServer, spamhaus_drop
 from tests.emulators.fleet import FleetEmulator
+from tests.emulators.graph import GraphEmulator
+from tests.emulators.greynoise import GreyNoiseEmulator
+from tests.emulators.misp import MispEmulator
 from tests.emulators.pagerduty import PagerDutyEmulator
 from tests.emulators.splunk import SplunkEmulator
 from tests.emulators.virustotal import VirusTotalEmulator
@@ -59,12 +67,23 @@ SECRET_NAMES = (
     "fleet_wrong",
     "falcon",
     "falcon_wrong",
+    "entra",
+    "entra_wrong",
+    "es_key",
+    "es_password",
+    "es_wrong",
     "redis",
+    "misp",
+    "abuseipdb",
+    "feed",
+    "hj",
+    "greynoise",
     "audit",
     "key_root",
     "key_alice",
 )
 SPL = {"IP_TO_HOSTNAME": {"spl": "index=dhcp ip={value} | table _time hostname", "field": "hostname"}}
+ES_SEARCHES = {"IP_TO_USER": {"index": "logs-*", "match": ["source.ip"], "field": "user.name"}}
 TEAMS = {"security": {"escalation_policy_ids": ["PSEC"]}}
 QUERIES: list[tuple[str, Any]] = [
     ("IP_TO_HOSTNAME", {"value": "10.20.0.42"}),
@@ -122,6 +141,9 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
     dead_port = free_port()
     splunk = {"type": "splunk", "host": "127.0.0.1", "scheme": "http", "timeout_s": 1.0, "searches": SPL}
     vt = {"type": "virustotal", "rate_limits": [], "timeout_s": 1.0}
+    entra = {"type": "entra_id", "tenant_id": "corp.example", "client_id": "positron", "timeout_s": 1.0}
+    entra |= {"authority_url": up.get("entra") or dead_url(), "graph_url": up.get("entra") or dead_url()}
+    es = {"type": "elasticsearch", "url": up.get("es") or dead_url(), "timeout_s": 1.0, "searches": ES_SEARCHES}
     falcon = {"type": "crowdstrike", "client_id": "positron", "base_url": up.get("falcon"), "timeout_s": 1.0}
     providers: dict[str, Any] = {
         "inventory": {"type": "static_inventory", "hosts": str(DATA / "hosts.csv"), "users": str(DATA / "users.csv")},
@@ -140,7 +162,30 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
         "fleet_wrong": {"type": "fleet", "base_url": up["fleet"], "api_token": ref("fleet_wrong"), "timeout_s": 1.0},
         "falcon": {**falcon, "client_secret": ref("falcon")},
         "falcon_wrong": {**falcon, "client_secret": ref("falcon_wrong")},
+        "entra": {**entra, "client_secret": ref("entra")},
+        "entra_wrong": {**entra, "client_secret": ref("entra_wrong")},
+        "es_key": {**es, "api_key": ref("es_key")},
+        "es_basic": {**es, "username": "positron", "password": ref("es_password")},
+        "es_wrong": {**es, "api_key": ref("es_wrong")},
         "ldap_dead": _ldap(f"ldap://127.0.0.1:{free_port()}", "cn=svc,dc=corp,dc=example", ref("ldap_dead")),
+        "misp": {"type": "misp", "api_key": ref("misp"), "base_url": up["misp"], "timeout_s": 1.0},
+        "abuseipdb": {"type": "abuseipdb", "api_key": ref("abuseipdb"), "base_url": up["abuseipdb"], "rate_limits": []},
+        "blocklist": {
+            "type": "blocklist",
+            "feeds": [{"name": "drop", "url": up["feed"], "headers": {"Auth-Key": ref("feed")}}],
+        },
+        "greynoise": {
+            "type": "greynoise",
+            "plan": "enterprise",
+            "api_key": ref("greynoise"),
+            "base_url": up["greynoise"],
+        },
+        "hj": {  # a wrong key for the VirusTotal emulator: every call fails with 401
+            "type": "http_json",
+            "base_url": up["vt"],
+            "auth": {"type": "header", "name": "x-apikey", "value": ref("hj")},
+            "requests": {"IP_REPUTATION": {"path": "/api/v3/ip_addresses/{value}", "answer": {"verdict": "'unknown'"}}},
+        },
     }
     if up.get("ldap"):
         providers["ldap"] = _ldap(up["ldap"], slapd_support.BIND_DN, ref("ldap"))  # a wrong password
@@ -190,14 +235,31 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
     pd = PagerDutyEmulator(api_key=canary["pd"])
     fleet = FleetEmulator(canary["fleet"])
     falcon = FalconEmulator("positron", canary["falcon"])
+    entra = GraphEmulator("corp.example", "positron", canary["entra"])
+    entra.add_user("jdoe@corp.example", sam="jdoe", manager=entra.add_user("asmith@corp.example", sam="asmith"))
+    es = ElasticsearchEmulator(api_key=canary["es_key"], user=("positron", canary["es_password"]))
+    es.add("logs-win", **{"@timestamp": datetime.now(UTC).isoformat(), "source.ip": "10.20.0.42", "user.name": "jdoe"})
     falcon.add_device("WS-042", local_ip="10.20.0.42", last_login_user="CORP\\jdoe")
     fleet.add_host("ws-042.corp.example", primary_ip="10.20.0.42", emails=("jdoe@corp.example",))
     try:
-        async with VirusTotalEmulator(canary["vt"]) as vt, fleet, falcon:
+        async with (
+            VirusTotalEmulator(canary["vt"]) as vt,
+            fleet,
+            falcon,
+            entra,
+            es,
+            MispEmulator(canary["misp"]) as misp,
+            AbuseIpdbEmulator(canary["abuseipdb"]) as abuse,
+            FeedServer(required_header=("Auth-Key", canary["feed"])) as feeds,
+            GreyNoiseEmulator(canary["greynoise"]) as greynoise,
+        ):
             await pd.start()
             try:
                 up: dict[str, Any] = {"vt": vt.base_url, "pd": pd.base_url, "splunk": splunk.port}
-                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url}
+                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url, "entra": entra.base_url}
+                up["es"] = es.base_url
+                up |= {"misp": misp.base_url, "abuseipdb": abuse.base_url, "greynoise": greynoise.base_url}
+                up["feed"] = feeds.publish("/drop.txt", spamhaus_drop(["1.10.16.0/20"]))
                 if slapd_support.available():
                     (tmp_path / "slapd").mkdir()
                     with slapd_support.running_slapd(tmp_path / "slapd") as server:
@@ -256,6 +318,16 @@ EXPECTED_STATUSES = [
     ("fleet_wrong", "error"),
     ("falcon", "ok"),
     ("falcon_wrong", "error"),
+    ("entra", "ok"),
+    ("entra_wrong", "error"),
+    ("es_key", "ok"),
+    ("es_basic", "ok"),
+    ("es_wrong", "error"),
+    ("misp", "no_data"),
+    ("abuseipdb", "no_data"),
+    ("blocklist", "no_data"),
+    ("hj", "error"),
+    ("greynoise", "no_data"),
 ]
 
 
@@ -308,13 +380,23 @@ async def test_no_canary_in_any_response_log_line_or_audit_line_in_process(
 def test_a_config_error_never_shows_a_secret() -> None:
     canary = make_canaries()
     up = {"vt": "http://127.0.0.1:1", "pd": "http://127.0.0.1:1", "splunk": 1, "audit": None}
-    bad = config(up | {"fleet": "http://127.0.0.1:1", "falcon": "http://127.0.0.1:1"}, canary, _inline(canary))
+    up |= {"fleet": "http://127.0.0.1:1", "falcon": "http://127.0.0.1:1"}
+    up |= dict.fromkeys(("misp", "abuseipdb", "greynoise"), "http://127.0.0.1:1") | {"feed": "http://127.0.0.1:1/x"}
+    bad = config(up, canary, _inline(canary))
     bad["providers"]["vt"]["malicious_threshold"] = "many"
     bad["providers"]["pd"]["teams"] = "nope"
     bad["providers"]["splunk"]["password"] = [canary["splunk"]]  # wrong type: the error must not echo it
     bad["providers"]["fleet"]["base_url"] = f"https://u:{canary['fleet']}@fleet.example"  # a secret in a URL
     bad["providers"]["falcon"]["member_cid"] = canary["falcon"]  # a secret in the wrong field is not echoed
-    for key in ("vt", "pd", "splunk", "fleet", "falcon"):
+    bad["providers"]["entra"]["tenant_id"] = canary["entra"] + "/.."  # a secret in the wrong field, not echoed
+    bad["providers"]["es_basic"]["api_key"] = canary["es_key"]  # both auth forms: refused, not echoed
+    bad["providers"]["misp"]["tlp_ceiling"] = "pink"
+    bad["providers"]["abuseipdb"]["max_age_days"] = 0
+    bad["providers"]["blocklist"]["feeds"][0]["headers"]["Auth-Key"] = [canary["feed"]]
+    bad["providers"]["hj"]["requests"]["IP_REPUTATION"]["answer"]["verdict"] = "a.["
+    bad["providers"]["greynoise"]["plan"] = "gold"
+    wrong = ("vt", "pd", "splunk", "fleet", "falcon", "entra", "es_basic")
+    for key in (*wrong, "misp", "abuseipdb", "blocklist", "hj", "greynoise"):
         only = {**bad, "providers": {key: bad["providers"][key]}}
         with pytest.raises(ConfigError) as caught:
             parse_settings(only, registry())

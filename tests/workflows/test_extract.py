@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from positron.errors import InvalidInput
-from positron.workflows.observables import Observable, alert_time, extract, refang, typed
+from positron.workflows.observables import TYPE_QUERIES, Observable, alert_time, extract, refang, typed
 from positron.workflows.summary import markdown
 
 WEBHOOK = {
@@ -35,6 +35,7 @@ def test_splunk_webhook_observables_from_hints_and_patterns() -> None:
         Observable("hostname", "ws-042", "hostname"),
         Observable("ip", "10.20.0.42", "src_ip"),
         Observable("mail", "alice.smith@corp.example", "message"),
+        Observable("url", "https://evil.example/gate", "message"),
         Observable("domain", "evil.example", "message"),
     ]
 
@@ -53,7 +54,22 @@ def test_src_and_dest_may_be_ips_or_hosts_and_duplicates_collapse() -> None:
 
 def test_file_names_are_not_domains_unless_defanged_or_in_a_url() -> None:
     found = extract({"file": "invoice.pdf.exe", "cmd": "curl http://203.0.113.9/x; ping bad[.]example"})
-    assert {(o.type, o.value) for o in found} == {("ip", "203.0.113.9"), ("domain", "bad.example")}
+    assert {(o.type, o.value) for o in found} == {
+        ("url", "http://203.0.113.9/x"),
+        ("ip", "203.0.113.9"),
+        ("domain", "bad.example"),
+    }
+
+
+def test_urls_are_refanged_normalized_and_asked_for_url_reputation() -> None:
+    found = extract({"url": "hxxps://Login.Evil[.]example/a?b=1", "msg": "see (https://x.example/p)."})
+    assert [(o.type, o.value) for o in found] == [
+        ("url", "https://login.evil.example/a?b=1"),
+        ("domain", "login.evil.example"),
+        ("url", "https://x.example/p"),
+        ("domain", "x.example"),
+    ]
+    assert TYPE_QUERIES["url"] == ("URL_REPUTATION",)
 
 
 def test_refang() -> None:
@@ -137,3 +153,10 @@ def test_markdown_summary_has_the_facts_an_analyst_pastes() -> None:
 def test_markdown_escapes_provider_values() -> None:
     entries = [{"type": "ip", "value": "10.0.0.1", "results": {"IP_TO_HOSTNAME": _body("[click](http://x)*")}}]
     assert "\\[click\\]\\(http://x\\)\\*" in markdown(entries)
+
+
+def test_a_url_line_shows_its_reputation_and_cannot_break_out_of_its_code_span() -> None:
+    body = {"answer": {"value": {"verdict": "malicious", "malicious": 7, "total": 57, "label": None, "link": None}}}
+    entries = [{"type": "url", "value": "http://evil.example/`**x**`", "results": {"URL_REPUTATION": body}}]
+    line = markdown(entries).splitlines()[2]
+    assert line == "- **URL `http://evil.example/%60**x**%60`** — **MALICIOUS** (7/57 detections)"

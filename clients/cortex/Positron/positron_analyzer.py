@@ -37,6 +37,9 @@ DATA_TYPES: dict[str, tuple[str, ...]] = {
     "USER_MANAGER": USER_TYPES,
     "USER_GROUPS": USER_TYPES,
     "TEAM_ONCALL": ("other",),  # the team's name: Cortex has no data type for it
+    "IP_TO_USER": ("ip",),
+    "HOST_USER": HOST_TYPES,
+    "HOST_INFO": HOST_TYPES,
 }
 REPUTATION = frozenset({"HASH_REPUTATION", "IP_REPUTATION", "DOMAIN_REPUTATION"})
 LEVELS = {"malicious": "malicious", "suspicious": "suspicious", "harmless": "safe", "unknown": "info"}
@@ -100,6 +103,10 @@ def observables(query: str, raw: dict[str, Any]) -> list[tuple[str, str]]:
             found.append(("ip", value))
         elif query in ("USER_INFO", "USER_MANAGER", "TEAM_ONCALL") and isinstance(value, dict) and value.get("email"):
             found.append(("mail", str(value["email"])))
+        elif query in ("IP_TO_USER", "HOST_USER") and isinstance(value, str):
+            found.append(("username", value))
+        elif query == "HOST_INFO" and isinstance(value, dict) and value.get("ip"):
+            found.append(("ip", str(value["ip"])))
     return list(dict.fromkeys(found))
 
 

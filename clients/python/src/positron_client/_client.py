@@ -233,6 +233,12 @@ class Positron:
     ) -> QueryResult[Reputation]:
         return self._call(_core.query_call("DOMAIN_REPUTATION", domain, None, providers, no_cache))
 
+    def url_reputation(
+        self, url: str, providers: Sequence[str] | None = None, no_cache: bool = False
+    ) -> QueryResult[Reputation]:
+        """``url`` may be defanged (``hxxps://evil[.]example/x``); the server refangs and normalizes it."""
+        return self._call(_core.query_call("URL_REPUTATION", url, None, providers, no_cache))
+
     def team_oncall(
         self, team: str, at: At = None, providers: Sequence[str] | None = None, no_cache: bool = False
     ) -> QueryResult[OnCall]:

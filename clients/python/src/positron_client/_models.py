@@ -61,7 +61,7 @@ class UserInfo:
 
 @dataclass(frozen=True, slots=True)
 class Reputation:
-    """HASH_REPUTATION / IP_REPUTATION / DOMAIN_REPUTATION's answer: one verdict and the summed counts."""
+    """HASH_/IP_/DOMAIN_/URL_REPUTATION's answer: one verdict and the summed counts."""
 
     verdict: Verdict
     malicious: int = 0
@@ -71,6 +71,7 @@ class Reputation:
     total: int = 0
     label: str | None = None
     link: str | None = None
+    allowlisted: bool = False  # an allowlist or a recorded false positive cleared it
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from positron_client._models import (
 @dataclass(frozen=True, slots=True)
 class StandardQuery:
     name: str
-    input: str  # the server's input kind: ip, hostname, username, hash, domain, team
+    input: str  # the server's input kind: ip, hostname, username, hash, domain, team, url
     accepts_at: bool
     parse: Callable[[Any], Any]
 
@@ -39,6 +39,7 @@ STANDARD_QUERIES: dict[str, StandardQuery] = {
         StandardQuery("HASH_REPUTATION", "hash", False, parse_reputation),
         StandardQuery("IP_REPUTATION", "ip", False, parse_reputation),
         StandardQuery("DOMAIN_REPUTATION", "domain", False, parse_reputation),
+        StandardQuery("URL_REPUTATION", "url", False, parse_reputation),
         StandardQuery("TEAM_ONCALL", "team", True, parse_oncall),
         StandardQuery("IP_TO_USER", "ip", True, parse_str),
         StandardQuery("HOST_USER", "hostname", True, parse_str),
