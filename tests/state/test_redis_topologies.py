@@ -84,9 +84,10 @@ async def test_cluster_shares_the_cache_with_one_mget_over_instances_in_differen
 
 
 async def test_cluster_single_flight_and_window_limits_hold_across_replicas(cluster_url: str) -> None:
-    (a, fa), (b, fb) = pairs = await opened(engines(cluster_url, {"answer": "malicious", "delay_s": 0.2}, deadline_s=5))
+    slow = {"answer": "malicious", "delay_s": 0.2}
+    (a, fa), (b, fb) = pairs = await opened(engines(cluster_url, slow, deadline_s=30))
     (c, fc), (d, fd) = limited = await opened(
-        engines(cluster_url, {"answer": "malicious", "rate_limits": [{"requests": 4, "per_s": 2}]}, deadline_s=1)
+        engines(cluster_url, {"answer": "malicious", "rate_limits": [{"requests": 4, "per_s": 20}]}, deadline_s=10)
     )
     try:
         for burst in range(3):
@@ -99,7 +100,7 @@ async def test_cluster_single_flight_and_window_limits_hold_across_replicas(clus
         ended = time.monotonic()
         assert fc[0].calls + fd[0].calls == 4, [status(r, "p0") for r in refused]
         retry = [s.retry_after for r in refused if (s := status(r, "p0")).status == "rate_limited"]
-        assert len(retry) == 6 and all(x is not None and 2 - (ended - began) - 0.01 <= x <= 2 for x in retry)
+        assert len(retry) == 6 and all(x is not None and 20 - (ended - began) - 0.01 <= x <= 20 for x in retry)
         assert all(eng.state.redis is not None and eng.state.redis.up for eng in (a, b, c, d))
     finally:
         await close(*pairs, *limited)
