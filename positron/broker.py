@@ -35,11 +35,13 @@ class Broker:
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         providers: list[Provider[Any]] = [registry.get(cfg.type)(name, cfg) for name, cfg in settings.providers.items()]
-        self.metrics = Metrics() if settings.metrics.enabled else None
+        self.metrics = Metrics(redis=settings.redis.url is not None) if settings.metrics.enabled else None
         state = build_state(settings.redis, settings.engine.cache_entries, self.metrics)  # in-memory or Redis
         self.engine = Engine(providers, settings.engine, state=state, circuit=settings.circuit)
         self._health_task: asyncio.Task[None] | None = None
         self.guard = Guard(settings, self.engine, registry)  # keys, policy, egress, audit
+        if self.metrics is not None:
+            self.guard.audit.observe(self.metrics.audited)  # refused keys and denials, from every surface
         self._health: dict[str, Health] = {}
         self._health_at = 0.0
         self._health_lock = asyncio.Lock()

@@ -42,6 +42,7 @@ from positron.state.backends import State, memory_state
 from positron.state.cache import cache_key, config_fingerprint, ttl_for
 from positron.state.circuit import Circuit, CircuitOpen
 from positron.state.ratelimit import Limiter
+from positron.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +292,8 @@ class Engine:
         """One task per instance, all at once, under the request's deadline; stragglers are cancelled."""
         deadline = started + self.config.deadline_s
         tasks = {
-            asyncio.create_task(self._call(inst, lookup, key, deadline, no_cache)): (i, inst) for i, inst, key in asking
+            asyncio.create_task(self._traced_call(inst, lookup, key, deadline, no_cache)): (i, inst)
+            for i, inst, key in asking
         }
         try:
             done, _ = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
@@ -310,6 +312,18 @@ class Engine:
             status = _status(inst, "timeout", elapsed_ms=elapsed, error="request deadline reached")
             status.error_code = "deadline"
             outcomes[i] = (status, [])
+
+    async def _traced_call(
+        self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool
+    ) -> Called:
+        """``_call`` in a child span of the request's (a no-op unless tracing is on); a failure is logged."""
+        with tracing.provider_span(inst.name, inst.provider.type_name, lookup.query.name) as span:
+            outcome = await self._call(inst, lookup, key, deadline, no_cache)
+            status = outcome[0]
+            tracing.provider_status(span, status.status, status.error_code)
+            if status.status in ("error", "timeout"):  # the message is the provider's own, built from safe facts
+                log.warning("provider %s %s on %s: %s", inst.name, status.status, lookup.query.name, status.error)
+            return outcome
 
     async def _call(self, inst: Instance, lookup: Lookup, key: str, deadline: float, no_cache: bool) -> Called:
         started = time.monotonic()

@@ -33,6 +33,7 @@ what they know is safe (a host name, a status code), not from the library's exce
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 
@@ -47,11 +48,24 @@ class PositronError(Exception):
 
 
 class ConfigError(PositronError):
+    """``problems`` lists every problem found (one per line of the message when there are several), so a config
+    is fixed in one pass instead of one run per mistake."""
+
     code = "config_error"
 
-    def __init__(self, message: str, *, key: str | None = None) -> None:
+    def __init__(self, message: str, *, key: str | None = None, problems: Sequence[str] = ()) -> None:
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
+        self.problems = list(problems) or [self.message]
+
+    @classmethod
+    def of(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """One error carrying all of these (the error itself when there is one)."""
+        if len(errors) == 1:
+            return errors[0]
+        problems = [p for e in errors for p in e.problems]
+        listing = "\n".join(f"  {p}" for p in problems)
+        return cls(f"{len(problems)} problems:\n{listing}", problems=problems)
 
 
 class QueryError(PositronError):

@@ -11,7 +11,8 @@ what its own statuses mean and hands the rest to ``raise_for_status``:
     aiohttp.ClientError (reset, …)          →   ProviderUnavailable  "cannot reach <label> (<ExceptionType>)"
 
     status (raise_for_status)
-    401, 403                                →   ProviderAuthError
+    401                                     →   ProviderAuthError    "the credentials were refused"
+    403                                     →   ProviderAuthError    "permission denied"
     429                                     →   ProviderRateLimited  (retry_after from Retry-After or the
                                                                        RateLimit-Reset / X-RateLimit-Reset family)
     5xx                                     →   ProviderUnavailable
@@ -47,6 +48,7 @@ from positron.errors import (
     ProviderUnavailable,
     ProviderUnreachable,
 )
+from positron.telemetry import tracing
 
 Params = Mapping[str, str] | Sequence[tuple[str, str]] | None
 RESET_HEADERS = ("RateLimit-Reset", "X-RateLimit-Reset", "X-RateLimit-RetryAfter")
@@ -154,6 +156,8 @@ class HttpSource:
         if self._session is None:
             raise ProviderUnavailable(f"{self.label}: the provider is not open")
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        headers = dict(headers or {})
+        tracing.inject(headers)  # W3C traceparent of the provider call's span, when tracing is on
         try:
             async with self._session.request(
                 method, url, params=params, headers=headers, json=json_body, data=data, allow_redirects=False
@@ -186,8 +190,10 @@ def status_error(response: HttpResponse, detail: str = "") -> ProviderError:
     """The provider error for a status the provider did not handle itself (see the table above)."""
     status = response.status
     where = f"{response.label}: HTTP {status}" + (f", {detail}" if detail else "")
-    if status in (401, 403):
+    if status == 401:
         return ProviderAuthError(f"{where}: the credentials were refused")
+    if status == 403:
+        return ProviderAuthError(f"{where}: permission denied (the credentials may not do this)")
     if status == 429:
         return ProviderRateLimited(f"{where}: rate limited", retry_after=response.retry_after)
     if status >= 500:

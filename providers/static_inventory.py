@@ -7,7 +7,9 @@ Files (each optional; CSV with a header row, or JSON: a list of objects):
   users       username, display_name, email, title, department, company, location, phone, enabled, manager,
               groups (";"-separated), updated        → USER_INFO, USER_MANAGER, USER_GROUPS
   indicators  value, verdict, label, link, updated   → HASH_REPUTATION, IP_REPUTATION, DOMAIN_REPUTATION
-Files are re-read when they change. ``updated`` (ISO 8601) becomes observed_at; without it, the file's mtime.
+Files are re-read when they change. ``updated`` (ISO 8601: when the row was last verified) becomes observed_at
+and valid_from (valid since then, no known end: it says nothing about earlier times); without it, observed_at is
+the file's mtime.
 """
 
 from __future__ import annotations
@@ -98,12 +100,11 @@ def _read_rows(path: Path) -> list[Row]:
     return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(text.splitlines())]
 
 
-def _when(row: Row, fallback: float) -> datetime:
-    raw = row.get("updated", "")
+def _updated(row: Row) -> datetime | None:
     try:
-        parsed = datetime.fromisoformat(raw)
+        parsed = datetime.fromisoformat(row.get("updated", ""))
     except ValueError:
-        return datetime.fromtimestamp(fallback, UTC)
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -180,8 +181,12 @@ class StaticInventory(Provider[StaticInventoryConfig]):
         return table.rows
 
     def _answer(self, value: Any, row: Row, kind: str) -> Answer[Any]:
-        observed = _when(row, self._tables[kind].mtime)
-        return Answer(value, self.config.confidence, observed, f"{self._tables[kind].path.name}")
+        """A row is a fact last verified at ``updated`` (valid from then, no known end); a row without it is
+        only known to be in the file (observed at the file's mtime, no interval)."""
+        table = self._tables[kind]
+        updated = _updated(row)
+        observed = updated or datetime.fromtimestamp(table.mtime, UTC)
+        return Answer(value, self.config.confidence, observed, table.path.name, valid_from=updated)
 
     async def _match(self, kind: str, column: str, normalizer: Callable[[str], str], value: str) -> list[Row]:
         await self._rows(kind)

@@ -18,6 +18,7 @@ from positron.api import admin, errors, hooks, lookup, metrics, queries, system,
 from positron.api.body import JSONResponse
 from positron.api.deps import get_principal
 from positron.api.middleware import SecurityMiddleware
+from positron.api.observe import ObserveMiddleware
 from positron.broker import Broker
 
 DESCRIPTION = """Ask every configured source the same standardized question at once and get one ranked answer,
@@ -86,7 +87,8 @@ def _harden(app: FastAPI, broker: Broker) -> None:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
-    app.add_middleware(  # outermost
+    app.add_middleware(ObserveMiddleware, metrics=broker.metrics)  # log context, trace span, request metrics
+    app.add_middleware(  # outermost but for hooks.HideHookToken
         SecurityMiddleware,
         max_body_bytes=security.max_body_bytes,
         audit=broker.guard.audit,

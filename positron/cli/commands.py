@@ -1,4 +1,5 @@
-"""The ``positron`` command: serve, query, enrich, keys, check-config, openapi."""
+"""The ``positron`` command: query, enrich and openapi here; serve, check-config, keys, batch, queries and providers
+in their own modules (``serve``, ``check``, ``keys``, ``batch``, ``info``), registered on the group below."""
 
 from __future__ import annotations
 
@@ -12,85 +13,41 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from positron.broker import AskOptions, AuditContext, Broker
+from positron.cli import batch, check, hooks, info, keys, serve
+from positron.cli.common import KEY, SERVER, err, fail, out
+from positron.cli.common import settings_for as _settings
 from positron.cli.remote import post_json
-from positron.config import Settings, get_environment, load_settings, parse_settings
-from positron.demo import demo_config, new_demo_key
+from positron.config import Settings
 from positron.errors import PositronError
 from positron.registry import Registry
 from positron.security.audit import STDOUT
 
-SERVER = click.option("--server", default=None, envvar="POSITRON_URL", help="Ask this server instead ($POSITRON_URL)")
-KEY = click.option("--key", default=None, envvar="POSITRON_API_KEY", help="API key for --server ($POSITRON_API_KEY)")
-out = Console()
-err = Console(stderr=True)
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 T = TypeVar("T")
 
 
-def _settings(config: Path | None, registry: Registry) -> tuple[Settings, str | None]:
-    """The given config, else $POSITRON_CONFIG, else the demo (with its key)."""
-    path = config or get_environment().config
-    if path is not None:
-        return load_settings(path, registry), None
-    key = get_environment().demo_key or new_demo_key()
-    return parse_settings(demo_config(key), registry), key
-
-
 def _fail(exc: PositronError) -> None:
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-    sys.exit(2)
+    fail(exc)
 
 
 @click.group()
 @click.version_option(package_name="positron-broker")
 def main() -> None:
-    """Positron: one API over every source a SOC asks the same questions of."""
+    """Positron: one API over every source a SOC asks the same questions of.
+
+    Shell completion (bash; zsh and fish alike): eval "$(_POSITRON_COMPLETE=bash_source positron)"
+    """
 
 
-@main.command()
-@click.option("--config", "config", type=click.Path(path_type=Path), help="Config file (default: the demo)")
-@click.option("--host", default=None, help="Bind address (default from config; the demo binds 127.0.0.1 only)")
-@click.option("--port", default=None, type=int, help="Port (default from config, 8080)")
-def serve(config: Path | None, host: str | None, port: int | None) -> None:
-    """Start the API server; with no config, the embedded offline demo."""
-    import uvicorn
-
-    from positron.api.app import create_app
-
-    registry = Registry.from_entry_points()
-    try:
-        settings, demo_key = _settings(config, registry)
-    except PositronError as exc:
-        return _fail(exc)
-    bind = host or settings.server.host
-    if demo_key is not None and bind not in LOOPBACK:
-        err.print("[bold red]error:[/] the demo binds 127.0.0.1 only; give --config to serve elsewhere")
-        sys.exit(2)
-    bind_port = port or settings.server.port
-    try:
-        broker = Broker(settings, registry)  # reads the keys file and the access policy
-    except PositronError as exc:
-        return _fail(exc)
-    if demo_key is not None:
-        _print_demo_banner(bind, bind_port, demo_key)
-    # the client address comes from X-Forwarded-For only behind server.trusted_proxies (positron.api.middleware)
-    uvicorn.run(create_app(broker), host=bind, port=bind_port, log_level="info", proxy_headers=False)
-
-
-def _print_demo_banner(host: str, port: int, key: str) -> None:
-    base = f"http://{host}:{port}"
-    out.print(f"[bold]Positron demo[/] on {base}  (offline sample data; docs at {base}/docs)", highlight=False)
-    out.print(f"API key: [bold]{key}[/]   (set POSITRON_DEMO_KEY to choose it)", highlight=False)
-    out.print(
-        f"try:  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
-        f'-d \'{{"value": "10.20.0.42"}}\' {base}/v1/queries/IP_TO_HOSTNAME',
-        highlight=False,
-        soft_wrap=True,
-    )
+main.add_command(serve.serve)
+main.add_command(check.check_config)
+main.add_command(keys.keys)
+main.add_command(hooks.hooks)
+main.add_command(batch.batch)
+main.add_command(info.queries)
+main.add_command(info.providers)
 
 
 @main.command()
@@ -203,22 +160,26 @@ def _print_result(result: dict[str, Any]) -> None:
 @main.command()
 @click.argument("alert", type=click.File("r"))
 @click.option("--config", "config", type=click.Path(path_type=Path), help="Config file (default: the demo)")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole JSON answer instead of the Markdown")
 @SERVER
 @KEY
-def enrich(alert: Any, config: Path | None, server: str | None, key: str | None) -> None:
-    """Enrich a raw alert (JSON file, or - for stdin) and print the Markdown summary."""
+def enrich(alert: Any, config: Path | None, as_json: bool, server: str | None, key: str | None) -> None:
+    """Enrich a raw alert (JSON file, or - for stdin) and print the Markdown summary (--json: everything)."""
     try:
         payload = json.load(alert)
     except json.JSONDecodeError as exc:
         err.print(f"[bold red]error:[/] {alert.name} is not JSON: {exc.msg} at line {exc.lineno}", highlight=False)
         sys.exit(2)
     if not isinstance(payload, dict):
-        err.print("[bold red]error:[/] expected a JSON object (an alert, or {\"observables\": [...]})")
+        err.print('[bold red]error:[/] expected a JSON object (an alert, or {"observables": [...]})')
         sys.exit(2)
     try:
         result = post_json(server, "/v1/enrich", payload, key) if server else _enrich_here(config, payload)
     except PositronError as exc:
         return _fail(exc)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
     click.echo(result["markdown"], nl=False)
 
 
@@ -230,43 +191,6 @@ def _enrich_here(config: Path | None, payload: dict[str, Any]) -> dict[str, Any]
     job = enrichment.parse_request(payload, broker.settings.workflows, broker.engine.catalog)
     caller = broker.guard.caller(broker.local_principal(), context=AuditContext(uuid.uuid4().hex, "cli"))
     return asyncio.run(_in_process(broker, lambda: enrichment.enrich(job, caller, broker.settings.workflows)))
-
-
-@main.group()
-def keys() -> None:
-    """API keys: the key is printed once; only its hash is stored (config api_keys or security.keys_file)."""
-
-
-@keys.command("create")
-@click.option("--principal", required=True, help="Who the key is for (the name the access policy and audit see)")
-@click.option("--groups", default="", help="Comma-separated groups, e.g. soc-analysts,incident-responders")
-@click.option("--expires", default=None, help="90d, 12h, 30m from now, or an RFC 3339 time (default: never)")
-def keys_create(principal: str, groups: str, expires: str | None) -> None:
-    """Create an API key and print it with the line to store."""
-    from positron.security.auth import create_key, new_key_text, parse_expiry
-
-    try:
-        when = parse_expiry(expires)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--expires") from None
-    click.echo(new_key_text(create_key(principal, [g.strip() for g in groups.split(",") if g.strip()], when)))
-
-
-@main.command("check-config")
-@click.argument("file", type=click.Path(path_type=Path))
-def check_config(file: Path) -> None:
-    """Validate a config file without serving."""
-    registry = Registry.from_entry_points()
-    try:
-        settings = load_settings(file, registry)
-        broker = Broker(settings, registry)
-    except PositronError as exc:
-        return _fail(exc)
-    out.print(
-        f"[green]ok[/] {file}: {broker.guard.key_count} API key(s), {len(settings.providers)} provider instance(s)"
-    )
-    for name, inst in broker.engine.instances.items():
-        out.print(f"  {name} ({inst.provider.type_name}): {', '.join(inst.provider.serves()) or 'no queries'}")
 
 
 @main.command()

@@ -27,10 +27,19 @@ def post_json(server: str, path: str, body: dict[str, Any], key: str | None) -> 
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key or ''}"},
         method="POST",
     )
+    data: dict[str, Any] = _send(server, request)
+    return data
+
+
+def get_json(server: str, path: str, key: str | None) -> Any:
+    headers = {"Authorization": f"Bearer {key or ''}"}
+    return _send(server, urllib.request.Request(server.rstrip("/") + path, headers=headers, method="GET"))
+
+
+def _send(server: str, request: urllib.request.Request) -> Any:
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310 (the user's URL)
-            data: dict[str, Any] = json.loads(response.read())
-            return data
+            return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise RemoteError(f"server answered {exc.code}: {_message(exc)}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:

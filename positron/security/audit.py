@@ -33,6 +33,7 @@ import logging
 import logging.handlers
 import queue
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,6 +122,7 @@ class AuditLog:
         self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self._listener: logging.handlers.QueueListener | None = None
         self._logger = logging.Logger("positron.security.audit")  # standalone: never propagates to the app's handlers
+        self._observers: list[Callable[[str, Mapping[str, Any]], None]] = []
         if destination is not None:
             self._logger.addHandler(logging.handlers.QueueHandler(self._queue))
             self._logger.setLevel(logging.INFO)
@@ -155,6 +157,10 @@ class AuditLog:
             return {"value_hash": "hmac-sha256:" + hmac.new(self._hash_key, _bytes(value), hashlib.sha256).hexdigest()}
         return {"value_hash": "sha256:" + hashlib.sha256(_bytes(value)).hexdigest()}
 
+    def observe(self, observer: Callable[[str, Mapping[str, Any]], None]) -> None:
+        """Call ``observer(event, record)`` for every record, written or not (metrics count denials this way)."""
+        self._observers.append(observer)
+
     def write(self, record: AuditRecord) -> None:
         """A request's line (built by ``AuditRecord``, the one constructor); counted in its context."""
         record.context.lines += 1
@@ -162,6 +168,8 @@ class AuditLog:
 
     def event(self, event: str, fields: dict[str, Any]) -> None:
         """A line that is no request's decision: a callback delivered after the answer (workflows.delivery)."""
+        for observer in self._observers:
+            observer(event, fields)
         if self.destination is None:
             return
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -9,12 +9,18 @@
     positron_circuit_state{provider}                        0 closed, 1 half-open, 2 open
     positron_redis_errors_total{operation}                  Redis commands that failed (fallback used)
     positron_redis_up                                       1 while Redis answers, 0 while it is bypassed
+                                                            (both only when redis.url is configured)
+    positron_http_requests_total{route,method,status}       HTTP requests by route template (not the raw path)
+    positron_http_request_seconds{route,method}             their latency
+    positron_refused_keys_total                             requests refused for a missing, wrong or expired key
+    positron_denials_total{event}                           requests (or batch items) the access policy denied
 
 Children are bound once per label set and kept in plain dicts: the hot path does a dict lookup and an ``inc()``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -27,7 +33,10 @@ CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """``redis``: whether Redis is configured; without it the Redis metrics exist (unregistered) but are not
+    exposed, so a single replica does not report ``positron_redis_up 0``."""
+
+    def __init__(self, *, redis: bool = True) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.call_seconds = Histogram(
@@ -58,8 +67,23 @@ class Metrics:
             registry=r,
         )
         self.circuit = Gauge("positron_circuit_state", "0 closed, 1 half-open, 2 open", ["provider"], registry=r)
-        self.redis_errors = Counter("positron_redis_errors", "Failed Redis operations", ["operation"], registry=r)
-        self.redis_up = Gauge("positron_redis_up", "1 while Redis is used, 0 while bypassed", registry=r)
+        rr = r if redis else None
+        self.redis_errors = Counter("positron_redis_errors", "Failed Redis operations", ["operation"], registry=rr)
+        self.redis_up = Gauge("positron_redis_up", "1 while Redis is used, 0 while bypassed", registry=rr)
+        self.http_requests = Counter(
+            "positron_http_requests", "HTTP requests by route template", ["route", "method", "status"], registry=r
+        )
+        self.http_seconds = Histogram(
+            "positron_http_request_seconds",
+            "HTTP request latency by route template",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.refused_keys = Counter(
+            "positron_refused_keys", "Requests refused for a missing, wrong or expired API key", registry=r
+        )
+        self.denials = Counter("positron_denials", "Requests the access policy denied", ["event"], registry=r)
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -90,6 +114,18 @@ class Metrics:
 
     def redis_error(self, operation: str) -> None:
         self._child(self.redis_errors, operation).inc()
+
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self._child(self.http_requests, route, method, str(status)).inc()
+        self._child(self.http_seconds, route, method).observe(seconds)
+
+    def audited(self, event: str, record: Mapping[str, Any]) -> None:
+        """Counts refused keys and denials from the audit records (every one is audited, whatever the surface)."""
+        decision = record.get("decision")
+        if decision == "unauthenticated":
+            self.refused_keys.inc()
+        elif decision == "denied":
+            self._child(self.denials, event).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

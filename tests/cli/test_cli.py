@@ -43,10 +43,13 @@ def test_query_with_bad_input_says_what_was_expected() -> None:
     assert "expected an MD5, SHA-1 or SHA-256" in output and "Traceback" not in output
 
 
-def test_check_config_accepts_the_example() -> None:
+def test_check_config_on_the_example_reports_only_its_missing_data_files_all_at_once() -> None:
+    # the example names production paths (/etc/positron/hosts.csv, /var/lib/dhcp/...): every other setting is valid
     code, output = run("check-config", str(ROOT / "examples" / "positron.yaml"), env=EXAMPLE_ENV)
-    assert code == 0, output
-    assert "ok" in output
+    assert code == 2, output
+    problems = [line.strip() for line in output.splitlines() if line.startswith("  ")]
+    assert len(problems) >= 5 and f"{len(problems)} problems" in output
+    assert all(p.startswith("providers.") and p.endswith("does not exist") for p in problems), problems
 
 
 EXAMPLE_ENV = {
@@ -66,7 +69,7 @@ EXAMPLE_ENV = {
 @pytest.mark.parametrize(
     ("config", "key", "why"),
     [
-        ({"providers": {"inv": {"type": "nosuch"}}}, "", "unknown provider type 'nosuch'"),
+        ({"providers": {"inv": {"type": "nosuch"}}}, "providers.inv.type", "unknown provider type 'nosuch'"),
         ({"providers": {"inv": {"type": "static_inventory", "wieght": 1}}}, "providers.inv.wieght", "Extra inputs"),
         (
             {"providers": {"inv": {"type": "static_inventory", "weight": 7}}},

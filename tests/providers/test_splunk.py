@@ -128,8 +128,11 @@ async def splunk(emu: SplunkEmulator) -> AsyncIterator[Splunk]:
 async def test_ip_to_hostname_at_searches_the_window_around_at(splunk: Splunk, emu: SplunkEmulator) -> None:
     answers = await splunk.ask(Lookup(IP_TO_HOSTNAME, "10.1.2.3", T))
 
-    assert [a.value for a in answers] == ["ws-042.corp.example", "ws-017"]
-    assert [a.observed_at for a in answers] == [T - timedelta(hours=2), T - timedelta(hours=3)]
+    # the rows are the address's history: ws-042 from T-5h, ws-017 from T-3h, ws-042 again from T-2h (open)
+    assert [a.value for a in answers] == ["ws-042.corp.example", "ws-017", "ws-042.corp.example"]
+    assert [a.observed_at for a in answers] == [T - timedelta(hours=h) for h in (2, 3, 5)]
+    assert [a.valid_from for a in answers] == [T - timedelta(hours=h) for h in (2, 3, 5)]
+    assert [a.valid_to for a in answers] == [None, T - timedelta(hours=2), T - timedelta(hours=3)]
     assert {a.confidence for a in answers} == {0.85}
     [search] = emu.searches
     assert search.params["earliest_time"] == f"{T.timestamp() - 86_400:.3f}"

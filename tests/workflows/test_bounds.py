@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from positron.workflows.observables import TYPE_QUERIES
 from tests.emulators.virustotal import VirusTotalEmulator
 from tests.support.apps import AUTH, client
 from tests.workflows.test_workflows_api import VT_KEY, demo_providers, vt_instance
@@ -46,16 +47,17 @@ async def test_an_alert_with_4000_public_ips_is_refused_before_any_lookup(
 
 
 async def test_enrich_lookups_are_bounded_by_max_lookups() -> None:
-    observables = [{"type": "ip", "value": ip} for ip in public_ips(10)]  # 4 queries each (IP_TO_USER too)
-    workflows = {"max_lookups": 20}
+    observables = [{"type": "ip", "value": ip} for ip in public_ips(10)]
+    per_ip = len(TYPE_QUERIES["ip"])
+    workflows = {"max_lookups": 2 * per_ip}
     async with client(demo_providers(), workflows=workflows) as c:
         refused = await c.post("/v1/enrich", json={"observables": observables}, headers=AUTH)
-        fits = await c.post("/v1/enrich", json={"observables": observables[:5]}, headers=AUTH)
+        fits = await c.post("/v1/enrich", json={"observables": observables[:2]}, headers=AUTH)
     assert refused.status_code == 422
     assert refused.json()["error"]["message"] == (
-        "the request needs 40 lookups; workflows.max_lookups allows at most 20"
+        f"the request needs {10 * per_ip} lookups; workflows.max_lookups allows at most {2 * per_ip}"
     )
-    assert fits.status_code == 200 and len(fits.json()["observables"]) == 5
+    assert fits.status_code == 200 and len(fits.json()["observables"]) == 2
 
 
 async def test_batch_distinct_items_are_bounded_by_max_lookups() -> None:
