@@ -19,9 +19,7 @@ Falcon knows each device's present state; ``observed_at`` is its ``last_seen`` (
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -37,6 +35,7 @@ from positron.providers._assets import (
     text,
     username,
 )
+from positron.providers._oauth import TokenCache, token_from
 from positron.queries import (
     HOST_INFO,
     HOST_USER,
@@ -54,7 +53,6 @@ from positron.provider import (
     BaseUrl,
     Health,
     HttpProvider,
-    HttpResponse,
     HttpSource,
     Lookup,
     ProviderAuthError,
@@ -100,7 +98,6 @@ class CrowdStrikeConfig(ProviderConfig):
     strip_domains: Domains = Field(default_factory=list, description="UPN domains whose users become accounts")
     confidence: float = Field(default=0.9, ge=0, le=1)
 
-
     @model_validator(mode="after")
     def _check(self) -> CrowdStrikeConfig:
         if self.member_cid is not None and not self.member_cid.isalnum():
@@ -118,10 +115,7 @@ class CrowdStrike(HttpProvider[CrowdStrikeConfig]):
 
     def __init__(self, name: str, config: CrowdStrikeConfig) -> None:
         super().__init__(name, config)
-        self._token: str | None = None
-        self._expires = 0.0  # time.monotonic() when the token must no longer be used
-        self._token_lock = asyncio.Lock()
-        self.token_requests = 0
+        self.tokens = TokenCache(self._fetch_token, config.refresh_margin_s)
 
     def http_source(self) -> HttpSource:
         config = self.config
@@ -136,7 +130,7 @@ class CrowdStrike(HttpProvider[CrowdStrikeConfig]):
 
     async def aclose(self) -> None:
         await super().aclose()
-        self._token = None
+        self.tokens.clear()
 
     async def health(self) -> Health:
         try:
@@ -216,7 +210,7 @@ class CrowdStrike(HttpProvider[CrowdStrikeConfig]):
     async def _api(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         """One authorized GET; a 401 fetches a new token and tries once more."""
         for attempt in (1, 2):
-            token = await self._bearer(force=attempt == 2)
+            token = await self.tokens.get(force=attempt == 2)
             response = await self.http.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
             if response.status != 401 or attempt == 2:
                 break
@@ -226,16 +220,7 @@ class CrowdStrike(HttpProvider[CrowdStrikeConfig]):
             raise BadResponse(f"{self.http.label}: {path} answered with something other than a JSON object")
         return body
 
-    async def _bearer(self, force: bool = False) -> str:
-        async with self._token_lock:
-            if force or self._token is None or time.monotonic() >= self._expires:
-                self._token, lifetime = await self._fetch_token()
-                # a short-lived token is still used for half its life, whatever the margin
-                self._expires = time.monotonic() + max(lifetime / 2, lifetime - self.config.refresh_margin_s)
-            return self._token
-
     async def _fetch_token(self) -> tuple[str, float]:
-        self.token_requests += 1
         form = {"client_id": self.config.client_id, "client_secret": self.config.client_secret.get_secret_value()}
         if self.config.member_cid:
             form["member_cid"] = self.config.member_cid
@@ -243,7 +228,7 @@ class CrowdStrike(HttpProvider[CrowdStrikeConfig]):
         if response.status in (400, 401, 403):
             raise ProviderAuthError(f"{self.http.label}: HTTP {response.status}: the client credentials were refused")
         raise_for_status(response)
-        return _token(response)
+        return token_from(response)
 
     # --- answers ---
 
@@ -312,12 +297,3 @@ def _resources(body: dict[str, Any], label: str) -> list[Any]:
     if not isinstance(resources, list):
         raise BadResponse(f"{label}: 'resources' is not a list")
     return resources
-
-
-def _token(response: HttpResponse) -> tuple[str, float]:
-    body = response.json()
-    token = body.get("access_token") if isinstance(body, dict) else None
-    lifetime = body.get("expires_in") if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token or not isinstance(lifetime, int | float):
-        raise BadResponse(f"{response.label}: the token response has no access_token and expires_in")
-    return token, float(lifetime)

@@ -20,13 +20,12 @@ and live: confidence 1, split when a value matches several users; observed_at is
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from positron.providers._assets import Domains, text, username
+from positron.providers._oauth import TokenCache, token_from
 from positron.queries import USER_GROUPS, USER_INFO, USER_MANAGER, Person, UserInfo
 from pydantic import Field
 
@@ -88,10 +87,7 @@ class EntraId(HttpProvider[EntraIdConfig]):
     def __init__(self, name: str, config: EntraIdConfig) -> None:
         super().__init__(name, config)
         self._login = self._source(config.authority_url)
-        self._token: str | None = None
-        self._expires = 0.0
-        self._token_lock = asyncio.Lock()
-        self.token_requests = 0
+        self.tokens = TokenCache(self._fetch_token, config.refresh_margin_s)
 
     def http_source(self) -> HttpSource:
         return self._source(self.config.graph_url)
@@ -108,7 +104,7 @@ class EntraId(HttpProvider[EntraIdConfig]):
     async def aclose(self) -> None:
         await super().aclose()
         await self._login.aclose()
-        self._token = None
+        self.tokens.clear()
 
     async def health(self) -> Health:
         try:
@@ -193,22 +189,14 @@ class EntraId(HttpProvider[EntraIdConfig]):
     ) -> HttpResponse:
         """One authorized GET; a 401 fetches a new token and tries once more."""
         for attempt in (1, 2):
-            token = await self._bearer(force=attempt == 2)
+            token = await self.tokens.get(force=attempt == 2)
             auth = {**(headers or {}), "Authorization": f"Bearer {token}"}
             response = await self.http.get(path, params=params, headers=auth)
             if response.status != 401:
                 break
         return response
 
-    async def _bearer(self, force: bool = False) -> str:
-        async with self._token_lock:
-            if force or self._token is None or time.monotonic() >= self._expires:
-                self._token, lifetime = await self._fetch_token()
-                self._expires = time.monotonic() + max(lifetime / 2, lifetime - self.config.refresh_margin_s)
-            return self._token
-
     async def _fetch_token(self) -> tuple[str, float]:
-        self.token_requests += 1
         form = {
             "client_id": self.config.client_id,
             "client_secret": self.config.client_secret.get_secret_value(),
@@ -222,12 +210,7 @@ class EntraId(HttpProvider[EntraIdConfig]):
             where = f"{self._login.label}: HTTP {response.status} {code}".rstrip()
             raise ProviderAuthError(f"{where}: the client credentials were refused")
         raise_for_status(response)
-        body = response.json()
-        body = body if isinstance(body, dict) else {}
-        token, lifetime = body.get("access_token"), body.get("expires_in")
-        if not isinstance(token, str) or not token or not isinstance(lifetime, int | float):
-            raise BadResponse(f"{self._login.label}: the token response has no access_token and expires_in")
-        return token, float(lifetime)
+        return token_from(response)
 
     # --- answers ---
 

@@ -67,6 +67,20 @@ FLAVORS: dict[str, tuple[list[str], str]] = {  # query → (Cortex data types, w
         "Who is on call for a team (an `other` observable holding the team's name), at parameter `at` or now, level "
         "1 first, from every on-call source Positron asks (PagerDuty, ...).",
     ),
+    "IP_TO_USER": (
+        ["ip"],
+        "Who was using the machine that held an IP address, at parameter `at` (e.g. the alert time) or now: EDR and "
+        "Fleet logged-on users, logon events, or the host that held the address then and its user then.",
+    ),
+    "HOST_USER": (
+        HOST_TYPES,
+        "The user logged on to a host, at parameter `at` or now, from every source Positron asks (EDR, Fleet, "
+        "logon events, inventory owners).",
+    ),
+    "HOST_INFO": (
+        HOST_TYPES,
+        "What a host is (OS, owner, site, last seen, agent ids), one record merged across inventory, EDR and Fleet.",
+    ),
 }
 
 

@@ -157,10 +157,10 @@ async def test_the_token_is_cached_refreshed_before_expiry_and_after_a_401(falco
     await p.open()
     try:
         await asyncio.gather(*(p.ask(Lookup(IP_TO_MAC, "10.20.0.42")) for _ in range(5)))
-        assert p.token_requests == 1  # five concurrent lookups, one token
+        assert p.tokens.requests == 1  # five concurrent lookups, one token
         falcon.revoke()
         assert [a.value for a in await p.ask(Lookup(IP_TO_MAC, "10.20.0.42"))] == ["00:16:3e:12:34:56"]
-        assert p.token_requests == 2  # the 401 fetched a new token and the call was repeated
+        assert p.tokens.requests == 2  # the 401 fetched a new token and the call was repeated
     finally:
         await p.aclose()
 
@@ -169,17 +169,17 @@ async def test_the_token_is_fetched_again_refresh_margin_before_it_expires(
     falcon: FalconEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr("positron.providers.crowdstrike.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("positron.providers._oauth.time.monotonic", lambda: now[0])
     p = provider(falcon, refresh_margin_s=60)
     await p.open()
     try:
         await p.ask(Lookup(IP_TO_MAC, "10.20.0.42"))
         now[0] += 1799 - 61  # expires_in 1799: still outside the margin
         await p.ask(Lookup(IP_TO_MAC, "10.20.0.42"))
-        assert p.token_requests == 1
+        assert p.tokens.requests == 1
         now[0] += 2  # inside the margin: a new token before the old one lapses
         await p.ask(Lookup(IP_TO_MAC, "10.20.0.42"))
-        assert p.token_requests == 2
+        assert p.tokens.requests == 2
     finally:
         await p.aclose()
 

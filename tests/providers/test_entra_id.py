@@ -189,10 +189,10 @@ async def test_the_token_is_cached_and_refreshed_after_a_401(graph: GraphEmulato
     await p.open()
     try:
         await asyncio.gather(*(p.ask(Lookup(USER_INFO, "jdoe")) for _ in range(4)))
-        assert p.token_requests == 1
+        assert p.tokens.requests == 1
         graph.revoke()
         assert [a.value.username for a in await p.ask(Lookup(USER_INFO, "jdoe"))] == ["jdoe"]
-        assert p.token_requests == 2
+        assert p.tokens.requests == 2
     finally:
         await p.aclose()
     token = next(r for r in graph.requests if r.path.endswith("/token"))
@@ -204,17 +204,17 @@ async def test_the_token_is_fetched_again_before_it_expires(
     graph: GraphEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [5000.0]
-    monkeypatch.setattr("positron.providers.entra_id.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("positron.providers._oauth.time.monotonic", lambda: now[0])
     p = provider(graph)
     await p.open()
     try:
         await p.ask(Lookup(USER_INFO, "jdoe"))
         now[0] += 3599 - 301
         await p.ask(Lookup(USER_INFO, "jdoe"))
-        assert p.token_requests == 1
+        assert p.tokens.requests == 1
         now[0] += 2
         await p.ask(Lookup(USER_INFO, "jdoe"))
-        assert p.token_requests == 2
+        assert p.tokens.requests == 2
     finally:
         await p.aclose()
 
