@@ -2,7 +2,8 @@
 
 python -m bench                   everything (about 10 minutes on 2 CPUs)
 python -m bench --quick           one short round of each, a small fuzz and load run (a smoke test, ~3 min)
-python -m bench --skip load,fuzz  leave parts out: fanout, engine, batch, faults, fuzz, load
+python -m bench --skip load,fuzz  leave parts out: fanout, engine, batch, faults, fuzz, load, quality
+(quality: the ground-truth answer-quality benchmark, ``python -m bench.quality``, its own section of the file)
 python -m bench --no-write        print the Markdown instead of writing docs/benchmarks.md
 """
 
@@ -18,12 +19,14 @@ from typing import Any, TypeVar
 
 from bench import batch, fanout, latency, overhead, procs, redis_loss, reliability, report
 from bench.notes import notes
+from bench.quality import __main__ as quality
+from bench.quality import report as quality_report
 from bench.server import redis_supported
 from tests.support.redis_server import RedisServer
 
 T = TypeVar("T")
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-PARTS = ("fanout", "engine", "overhead", "batch", "faults", "fuzz", "load")
+PARTS = ("fanout", "engine", "overhead", "batch", "faults", "fuzz", "load", "quality")
 
 
 def machine() -> dict[str, Any]:
@@ -129,8 +132,12 @@ def main() -> None:
     if args.no_write:
         print(text)
     else:
-        OUT.write_text(text)
+        kept = quality_report.current()  # the answer-quality section survives a run that skips it
+        OUT.write_text(text + ("\n" + kept if kept else ""))
         print(f"wrote {OUT}")
+        if "quality" not in set(args.skip.split(",")):
+            print("bench: quality ...", flush=True)
+            quality.main(["--write", *(["--hosts", "120", "--lookups", "240"] if args.quick else [])])
 
 
 if __name__ == "__main__":

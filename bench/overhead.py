@@ -4,7 +4,7 @@ figure is wall time per call (≈ CPU: nothing waits).
 
 - baseline: ``asyncio.gather`` of 4 tasks that each ``await asyncio.sleep(0)`` (what any fan-out costs);
 - ``Engine.run``: cache misses (cache off) and cache hits (in-memory);
-- ``Guard.run``: the engine plus authorization (ACL), egress/TLP and the audit line (to /dev/null);
+- ``Guard.ask``: the engine plus authorization (ACL), egress/TLP and the audit line (to /dev/null);
 - merge and the response body alone;
 - the whole app through its ASGI interface (middleware, FastAPI routing, key check, body validation, JSON),
   cache hits and misses, audit on and off, against a bare FastAPI app answering a constant the same way.

@@ -131,7 +131,7 @@ def overhead_rows(o: dict[str, float]) -> list[str]:
         f"| `asyncio.gather` of 4 tasks (any fan-out's floor) | {o['gather']:.0f} µs | |",
         f"| `Engine.run` (fan-out, cache, single-flight, limits, circuits, metrics, merge) | {o['engine_miss']:.0f} µs "
         f"| {o['engine_hit']:.0f} µs |",
-        f"| `Guard.run` = engine + ACL, egress/TLP, audit line | {o['guard_miss']:.0f} µs | {o['guard_hit']:.0f} µs |",
+        f"| `Guard.ask` = engine + ACL, egress/TLP, audit line | {o['guard_miss']:.0f} µs | {o['guard_hit']:.0f} µs |",
         f"| of which `merge` | | {o['merge']:.0f} µs |",
         f"| response body (`result_body` + `json.dumps`) | | {o['body']:.0f} µs |",
         f"| whole app through ASGI (middleware, routing, key, body validation, guard, body) | {o['app_miss']:.0f} µs "

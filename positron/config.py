@@ -84,7 +84,9 @@ class EngineConfig(_Strict):
     deadline_s: float = Field(default=10.0, gt=0, le=300, description="Whole-request deadline")
     retries: int = Field(default=2, ge=0, le=10, description="Extra attempts for transient provider errors")
     retry_backoff_s: float = Field(default=0.05, ge=0, le=10, description="First backoff; doubles each time")
-    conflict_margin: float = Field(default=0.1, ge=0, le=1, description="Top answers closer than this conflict")
+    conflict_margin: float = Field(
+        default=0.1, ge=0, le=1, description="Answers that both hold at `at` conflict when their scores are this close"
+    )
     cache_entries: int = Field(default=10_000, ge=0, description="In-memory cache size (0 disables caching)")
 
 

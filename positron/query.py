@@ -96,13 +96,19 @@ class Lookup:
 @dataclass(frozen=True, slots=True)
 class Answer(Generic[T]):
     """One provider's answer. ``confidence`` is the provider's own belief (0..1); ``observed_at`` is when the
-    source saw the fact; ``source_ref`` links to it (a permalink, a search id)."""
+    source last saw the fact; ``source_ref`` links to it (a permalink, a search id). ``valid_from``/``valid_to``
+    say when the fact held, as the source states it (a lease's start and end) or infers it (a log row until the
+    next row for the same key); None is unknown on that side (``valid_to`` None: no known end)."""
 
     value: T
     confidence: float = 1.0
     observed_at: datetime | None = None
     source_ref: str | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"confidence must be within 0..1, got {self.confidence}")
+        if self.valid_from is not None and self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")

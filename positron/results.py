@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from positron.engine import ProviderStatus, QueryResult
-from positron.merge import Ranked, Source
+from positron.merge import Ranked, Source, Why
 
 
 def _json(value: Any) -> Any:
@@ -33,11 +33,38 @@ def _source(s: Source) -> dict[str, Any]:
         "score": s.score,
         "observed_at": _time(s.observed_at),
         "source_ref": s.source_ref,
+        "valid_from": _time(s.valid_from),
+        "valid_to": _time(s.valid_to),
+        "evidence": s.evidence.value,
+        "last_confirmed": _time(s.last_confirmed),
+        "weight": s.weight,
+        "decay": s.decay,
+        "current": s.current,
+    }
+
+
+def _why(w: Why | None) -> dict[str, Any] | None:
+    if w is None:
+        return None
+    return {
+        "evidence": w.evidence.value,
+        "provider": w.provider,
+        "valid_from": _time(w.valid_from),
+        "valid_to": _time(w.valid_to),
+        "last_confirmed": _time(w.last_confirmed),
+        "age_s": w.age_s,
+        "score": w.score,
+        "providers": list(w.providers),
     }
 
 
 def _answer(r: Ranked) -> dict[str, Any]:
-    return {"value": _json(r.value), "confidence": r.confidence, "sources": [_source(s) for s in r.sources]}
+    return {
+        "value": _json(r.value),
+        "confidence": r.confidence,
+        "sources": [_source(s) for s in r.sources],
+        "why": _why(r.why),
+    }
 
 
 def _status(s: ProviderStatus) -> dict[str, Any]:
@@ -64,6 +91,7 @@ def result_body(result: QueryResult) -> dict[str, Any]:
         "answer": _answer(merged.answer) if merged.answer else None,
         "answers": [_answer(r) for r in merged.answers],
         "conflict": merged.conflict,
+        "conflict_providers": list(merged.conflict_providers),
         "details": _details(result),
         "providers": [_status(s) for s in result.providers],
         "took_ms": result.took_ms,

@@ -193,7 +193,9 @@ class PagerDuty(HttpProvider[PagerDutyConfig]):
             if key in seen:
                 continue
             seen.add(key)
-            result.append(Answer(oncall, _confidence(oncall.escalation_level), observed, ref))
+            end = oncall.end if oncall.end is None or oncall.start is None else max(oncall.end, oncall.start)
+            conf = _confidence(oncall.escalation_level)
+            result.append(Answer(oncall, conf, observed, ref, valid_from=oncall.start, valid_to=end))  # the shift
         result.sort(key=lambda a: (a.value.escalation_level, a.value.user.casefold()))
         return result
 

@@ -13,9 +13,11 @@ session key; the login and the server-info read (which picks the v1 or v2 search
 lock, before the Service is shared. With username/password, splunklib's ``autologin`` logs in again once when
 the session expires (HTTP 401) and repeats the request. Its HTTP handler gets the ``timeout_s`` socket timeout.
 
-Answers: one per distinct result value, newest first, each with the template's ``confidence`` (default 0.85: a
-log hit inside the window, not an authoritative record), ``observed_at`` from ``time_field`` and ``source_ref`` a
-Splunk Web permalink when ``web_url`` is set, else the search id the provider gave the job (in Splunk's _audit).
+Answers: the rows are the key's history. Consecutive rows with one value are one run, answered once, newest
+first: ``valid_from`` its first row's ``time_field``, ``valid_to`` the first row of the next value (none for the
+latest run), ``observed_at`` its last row; each with the template's ``confidence`` (default 0.85: a log hit, not
+an authoritative record) and ``source_ref`` a Splunk Web permalink when ``web_url`` is set, else the search id the
+provider gave the job (in Splunk's _audit).
 """
 
 from __future__ import annotations
@@ -35,7 +37,16 @@ from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlencode, urlsplit
 from xml.etree.ElementTree import XML, ParseError
 
-from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, USER_INFO, UserInfo, canonical_name
+from positron.queries import (
+    HOST_USER,
+    HOSTNAME_TO_IP,
+    IP_TO_HOSTNAME,
+    IP_TO_MAC,
+    IP_TO_USER,
+    USER_INFO,
+    UserInfo,
+    canonical_name,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from splunklib import binding, client
 
@@ -67,7 +78,14 @@ Row = dict[str, Any]
 K = TypeVar("K")
 PLACEHOLDER = "{value}"
 QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')  # an SPL string literal, with its backslash escapes
-TEMPLATED = (IP_TO_HOSTNAME.name, HOSTNAME_TO_IP.name, IP_TO_MAC.name, USER_INFO.name)
+TEMPLATED = (
+    IP_TO_HOSTNAME.name,
+    HOSTNAME_TO_IP.name,
+    IP_TO_MAC.name,
+    USER_INFO.name,
+    IP_TO_USER.name,  # logon events: Windows 4624, VPN, proxy logs
+    HOST_USER.name,
+)
 TRUE = frozenset({"true", "1", "yes", "enabled", "active"})
 FALSE = frozenset({"false", "0", "no", "disabled", "inactive"})
 
@@ -207,38 +225,39 @@ class Splunk(Provider[SplunkConfig]):
     async def ip_to_mac(self, lookup: Lookup) -> list[Answer[str]]:
         return await self._values(lookup, normalize_mac)
 
+    @answers(IP_TO_USER)
+    async def ip_to_user(self, lookup: Lookup) -> list[Answer[str]]:
+        return await self._values(lookup, normalize_username)
+
+    @answers(HOST_USER)
+    async def host_user(self, lookup: Lookup) -> list[Answer[str]]:
+        return await self._values(lookup, normalize_username)
+
     @answers(USER_INFO)
     async def user_info(self, lookup: Lookup) -> list[Answer[UserInfo]]:
         template, rows, ref = await self._search(lookup)
         assert isinstance(template.field, dict)
-        found: dict[UserInfo, datetime | None] = {}
+        events: list[tuple[datetime | None, UserInfo]] = []
         for row in rows:
             info = _user_info(row, template.field, lookup.value)
             if info is not None:
-                found[info] = _newer(found.get(info), _observed_at(row.get(template.time_field)))
-        return [
-            Answer(info, confidence=template.confidence, observed_at=at, source_ref=ref)
-            for info, at in _newest_first(found)
-        ]
+                events.append((_observed_at(row.get(template.time_field)), info))
+        return _history(events, template.confidence, ref)
 
     # --- searching --------------------------------------------------------------------------------------------
 
     async def _values(self, lookup: Lookup, normalize: Callable[[str], str]) -> list[Answer[str]]:
         template, rows, ref = await self._search(lookup)
         assert isinstance(template.field, str)
-        found: dict[str, datetime | None] = {}
+        events: list[tuple[datetime | None, str]] = []
         for row in rows:
             at = _observed_at(row.get(template.time_field))
             for raw in _strings(row.get(template.field)):
                 try:
-                    value = normalize(raw)
+                    events.append((at, normalize(raw)))
                 except InvalidInput:
                     continue  # e.g. a DHCP host name with spaces: not a name the other sources could match
-                found[value] = _newer(found.get(value), at)
-        return [
-            Answer(value, confidence=template.confidence, observed_at=at, source_ref=ref)
-            for value, at in _newest_first(found)
-        ]
+        return _history(events, template.confidence, ref)
 
     async def _search(self, lookup: Lookup) -> tuple[SearchTemplate, list[Row], str]:
         template = self.config.searches.get(lookup.query.name)
@@ -389,14 +408,29 @@ def _observed_at(raw: Any) -> datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _newer(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None or (b is not None and b > a) else a
-
-
-def _newest_first(found: dict[K, datetime | None]) -> list[tuple[K, datetime | None]]:
-    """Newest first; undated last; ties keep Splunk's order (sorted is stable)."""
-    floor = datetime.min.replace(tzinfo=UTC)
-    return sorted(found.items(), key=lambda item: item[1] or floor, reverse=True)
+def _history(events: list[tuple[datetime | None, K]], confidence: float, ref: str) -> list[Answer[K]]:
+    """The rows (all for the one key searched) as a history: consecutive rows with one value are one run, valid
+    from its first row until the first row of the next value (open for the last run), observed at its last row.
+    One answer per run, newest first; a value seen only in undated rows gets one undated answer, last."""
+    dated = sorted(((at, value) for at, value in events if at is not None), key=lambda e: e[0])
+    runs: list[list[Any]] = []  # [value, first, last, next]
+    for at, value in dated:
+        if runs and runs[-1][0] == value:
+            runs[-1][2] = at
+            continue
+        if runs:
+            runs[-1][3] = at
+        runs.append([value, at, at, None])
+    answers = [
+        Answer(value, confidence=confidence, observed_at=last, source_ref=ref, valid_from=first, valid_to=nxt)
+        for value, first, last, nxt in reversed(runs)
+    ]
+    seen = {value for value, *_ in runs}
+    for when, value in events:
+        if when is None and value not in seen:
+            seen.add(value)
+            answers.append(Answer(value, confidence=confidence, source_ref=ref))
+    return answers
 
 
 def _user_info(row: Row, mapping: dict[str, str], username: str) -> UserInfo | None:

@@ -1,11 +1,15 @@
 """Static inventory: CSV or JSON lookup tables that teams keep for assets, people and local indicator lists.
 
 Files (each optional; CSV with a header row, or JSON: a list of objects):
-  hosts       hostname, ip, mac, updated             → IP_TO_HOSTNAME, HOSTNAME_TO_IP, IP_TO_MAC
+  hosts       hostname, ip, mac, updated, and optionally owner, os, platform, serial_number, manufacturer, model,
+              site                                   → IP_TO_HOSTNAME, HOSTNAME_TO_IP, IP_TO_MAC, HOST_INFO,
+                                                       HOST_USER (the owner, at ``owner_confidence``)
   users       username, display_name, email, title, department, company, location, phone, enabled, manager,
               groups (";"-separated), updated        → USER_INFO, USER_MANAGER, USER_GROUPS
   indicators  value, verdict, label, link, updated   → HASH_REPUTATION, IP_REPUTATION, DOMAIN_REPUTATION
-Files are re-read when they change. ``updated`` (ISO 8601) becomes observed_at; without it, the file's mtime.
+Files are re-read when they change. ``updated`` (ISO 8601: when the row was last verified) becomes observed_at
+and valid_from (valid since then, no known end: it says nothing about earlier times); without it, observed_at is
+the file's mtime.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any, ClassVar
 from positron.queries import (
     DOMAIN_REPUTATION,
     HASH_REPUTATION,
+    HOST_INFO,
+    HOST_USER,
     HOSTNAME_TO_IP,
     IP_REPUTATION,
     IP_TO_HOSTNAME,
@@ -30,7 +36,7 @@ from positron.queries import (
     USER_INFO,
     USER_MANAGER,
 )
-from positron.queries.models import Person, Reputation, UserInfo, Verdict
+from positron.queries.models import HostInfo, Person, Reputation, UserInfo, Verdict
 from pydantic import Field
 
 from positron.provider import (
@@ -47,6 +53,7 @@ from positron.provider import (
     normalize_hostname,
     normalize_ip,
     normalize_mac,
+    normalize_username,
 )
 
 Row = dict[str, str]
@@ -57,6 +64,9 @@ class StaticInventoryConfig(ProviderConfig):
     users: Path | None = Field(default=None, description="CSV/JSON: username, display_name, email, manager, ...")
     indicators: Path | None = Field(default=None, description="CSV/JSON: value, verdict, label, link")
     confidence: float = Field(default=0.9, ge=0, le=1, description="How sure the inventory is of its rows")
+    owner_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="HOST_USER from a host's owner: an owner is not always the one logged on"
+    )
     reload_interval_s: float = Field(default=5.0, ge=0, description="How often to check the files for changes")
 
 
@@ -90,17 +100,34 @@ def _read_rows(path: Path) -> list[Row]:
     return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(text.splitlines())]
 
 
-def _when(row: Row, fallback: float) -> datetime:
-    raw = row.get("updated", "")
+def _updated(row: Row) -> datetime | None:
     try:
-        parsed = datetime.fromisoformat(raw)
+        parsed = datetime.fromisoformat(row.get("updated", ""))
     except ValueError:
-        return datetime.fromtimestamp(fallback, UTC)
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _short_name(raw: str) -> str:
     return normalize_hostname(raw).split(".", 1)[0]
+
+
+def _host_info(row: Row) -> HostInfo:
+    def text(name: str) -> str | None:
+        return (row.get(name) or "").strip() or None
+
+    return HostInfo(
+        hostname=normalize_hostname(row["hostname"]),
+        os=text("os"),
+        platform=text("platform"),
+        ip=_canon(normalize_ip, row.get("ip", "")),
+        mac=_canon(normalize_mac, row.get("mac", "")),
+        serial_number=text("serial_number"),
+        manufacturer=text("manufacturer"),
+        model=text("model"),
+        owner=_canon(normalize_username, row.get("owner", "")),
+        site=text("site"),
+    )
 
 
 def _canon(normalizer: Callable[[str], str], raw: str) -> str | None:
@@ -115,7 +142,7 @@ class StaticInventory(Provider[StaticInventoryConfig]):
     Config: ClassVar[type[ProviderConfig]] = StaticInventoryConfig
 
     _FILES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "hosts": ("IP_TO_HOSTNAME", "HOSTNAME_TO_IP", "IP_TO_MAC"),
+        "hosts": ("IP_TO_HOSTNAME", "HOSTNAME_TO_IP", "IP_TO_MAC", "HOST_INFO", "HOST_USER"),
         "users": ("USER_INFO", "USER_MANAGER", "USER_GROUPS"),
         "indicators": ("HASH_REPUTATION", "IP_REPUTATION", "DOMAIN_REPUTATION"),
     }
@@ -154,8 +181,12 @@ class StaticInventory(Provider[StaticInventoryConfig]):
         return table.rows
 
     def _answer(self, value: Any, row: Row, kind: str) -> Answer[Any]:
-        observed = _when(row, self._tables[kind].mtime)
-        return Answer(value, self.config.confidence, observed, f"{self._tables[kind].path.name}")
+        """A row is a fact last verified at ``updated`` (valid from then, no known end); a row without it is
+        only known to be in the file (observed at the file's mtime, no interval)."""
+        table = self._tables[kind]
+        updated = _updated(row)
+        observed = updated or datetime.fromtimestamp(table.mtime, UTC)
+        return Answer(value, self.config.confidence, observed, table.path.name, valid_from=updated)
 
     async def _match(self, kind: str, column: str, normalizer: Callable[[str], str], value: str) -> list[Row]:
         await self._rows(kind)
@@ -166,16 +197,31 @@ class StaticInventory(Provider[StaticInventoryConfig]):
         rows = await self._match("hosts", "ip", normalize_ip, lookup.value)
         return [self._answer(normalize_hostname(r["hostname"]), r, "hosts") for r in rows if r.get("hostname")]
 
-    @answers(HOSTNAME_TO_IP)
-    async def hostname_to_ip(self, lookup: Lookup) -> list[Answer[str]]:
-        wanted = {lookup.value, lookup.value.split(".", 1)[0]}
-        rows = [
+    async def _hosts_named(self, hostname: str) -> list[Row]:
+        wanted = {hostname, hostname.split(".", 1)[0]}
+        return [
             r
             for r in await self._rows("hosts")
-            if (h := _canon(normalize_hostname, r.get("hostname", "")))
-            and (h in wanted or h.split(".")[0] == lookup.value)
+            if (h := _canon(normalize_hostname, r.get("hostname", ""))) and (h in wanted or h.split(".")[0] == hostname)
         ]
+
+    @answers(HOSTNAME_TO_IP)
+    async def hostname_to_ip(self, lookup: Lookup) -> list[Answer[str]]:
+        rows = await self._hosts_named(lookup.value)
         return [self._answer(normalize_ip(r["ip"]), r, "hosts") for r in rows if _canon(normalize_ip, r.get("ip", ""))]
+
+    @answers(HOST_INFO)
+    async def host_info(self, lookup: Lookup) -> list[Answer[HostInfo]]:
+        return [self._answer(_host_info(r), r, "hosts") for r in await self._hosts_named(lookup.value)]
+
+    @answers(HOST_USER)
+    async def host_user(self, lookup: Lookup) -> list[Answer[str]]:
+        found = []
+        for row in await self._hosts_named(lookup.value):
+            if owner := _canon(normalize_username, row.get("owner", "")):
+                answer = self._answer(owner, row, "hosts")
+                found.append(Answer(owner, self.config.owner_confidence, answer.observed_at, answer.source_ref))
+        return found
 
     @answers(IP_TO_MAC)
     async def ip_to_mac(self, lookup: Lookup) -> list[Answer[str]]:

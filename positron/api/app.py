@@ -88,7 +88,7 @@ def _harden(app: FastAPI, broker: Broker) -> None:
             expose_headers=["X-Request-ID"],
         )
     app.add_middleware(ObserveMiddleware, metrics=broker.metrics)  # log context, trace span, request metrics
-    app.add_middleware(  # outermost
+    app.add_middleware(  # outermost but for hooks.HideHookToken
         SecurityMiddleware,
         max_body_bytes=security.max_body_bytes,
         audit=broker.guard.audit,

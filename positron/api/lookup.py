@@ -1,4 +1,4 @@
-"""The analysts' lookup page at ``/``: plain HTML, JS and CSS shipped in the package (``api/static/lookup``), no
+"""The analysts' lookup page at ``/``: plain HTML, JS and CSS shipped in the package (``api/lookup-page``), no
 CDN, no build step. The page itself holds no data and needs no key; what it shows comes from ``/v1/queries`` with
 the key the analyst types, kept in the tab's sessionStorage. Its CSP (``middleware.LOOKUP_CSP``) allows scripts,
 styles and fetches from this server only, and nothing inline. ``server.lookup_page: false`` turns it off."""
@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-ASSETS = Path(str(files("positron.api").joinpath("static", "lookup")))
+ASSETS = Path(str(files("positron.api").joinpath("lookup-page")))  # not a package name: no setuptools warning
 
 
 def install(app: FastAPI, enabled: bool = True) -> None:

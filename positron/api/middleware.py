@@ -123,12 +123,11 @@ class SecurityMiddleware:
         extra = [*HEADERS, (b"content-security-policy", csp.encode()), (b"x-request-id", rid.encode())]
         if not path.startswith("/static/"):  # Swagger UI's assets may be cached
             extra.append(NO_STORE)
-        status = 0
+        sent: list[int] = []  # the response's status, once it has started
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                sent.append(message["status"])
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
@@ -137,15 +136,15 @@ class SecurityMiddleware:
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 await self._too_large(send_with_headers)
             else:
-                await self._serve(scope, receive, send_with_headers, lambda: status)
+                await self._serve(scope, receive, send_with_headers, sent)
         finally:
-            self._audit_unrecorded(context, scope, status or 500)
+            self._audit_unrecorded(context, scope, sent[0] if sent else 500)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, status: Any) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, sent: list[int]) -> None:
         try:
             await self.app(scope, self._limited(receive), send)
         except Exception as exc:
-            if status():  # the response has started: nothing left to answer with
+            if sent:  # the response has started: nothing left to answer with
                 raise
             rid = request_id(scope)
             log.error(
@@ -162,8 +161,8 @@ class SecurityMiddleware:
     def _audit_unrecorded(self, context: AuditContext, scope: Scope, status: int) -> None:
         """The request's own line, when nothing it reached wrote one (see positron.security.audit)."""
         path = scope.get("path", "")
-        if self.audit is None or context.lines or path.startswith(UNAUDITED):
-            return
+        if self.audit is None or context.lines or path == "/" or path.startswith(UNAUDITED):
+            return  # the lookup page at / is a static file, like the docs
         decided = context.decision
         if decided is not None and status not in (401, 403):
             decision, rule = ("allowed" if decided else "denied"), decided.rule

@@ -65,20 +65,54 @@ class QueryRequestBase(BaseModel):
         return data
 
 
+Evidence = Literal["contains", "before", "ended", "after", "undated"]
+EVIDENCE = (
+    "How the evidence bears on `at` (or now): contains = a stated interval holds it, or the source saw the fact "
+    "on both sides of it; before = last confirmed earlier, no known end; ended = held until before it; after = "
+    "first valid later; undated = no time"
+)
+
+
 class SourceOut(BaseModel, Generic[T]):
     provider: str
     type: str
     value: T = Field(description="What this provider answered")
     confidence: float = Field(description="The provider's own confidence (0..1)")
-    score: float = Field(description="weight × confidence × recency")
-    observed_at: datetime | None = Field(description="When the source saw it")
+    score: float = Field(description="weight × confidence × decay")
+    observed_at: datetime | None = Field(description="When the source last saw it")
     source_ref: str | None = Field(description="Permalink or id at the source")
+    valid_from: datetime | None = Field(default=None, description="When the fact began to hold, per the source")
+    valid_to: datetime | None = Field(default=None, description="When it stopped holding (null: no known end)")
+    evidence: Evidence = Field(default="undated", description=EVIDENCE)
+    last_confirmed: datetime | None = Field(default=None, description="The confirmation nearest to `at` (or now)")
+    weight: float = Field(default=1.0, description="The provider's configured trust for this query")
+    decay: float = Field(default=1.0, description="2^(−age / half-life) of the evidence; ½ more if ended or after")
+    current: bool = Field(
+        default=True, description="This is the provider's value at `at`; false: another value from its history"
+    )
+
+
+class WhyOut(BaseModel):
+    """Why an answer ranks where it does."""
+
+    evidence: Evidence = Field(description=f"Of the best source counted. {EVIDENCE}")
+    provider: str = Field(description="The best source counted")
+    valid_from: datetime | None = Field(description="Its interval: the one that contains `at` when evidence=contains")
+    valid_to: datetime | None
+    last_confirmed: datetime | None
+    age_s: float | None = Field(description="Seconds between `at` (or now) and that confirmation")
+    score: float = Field(description="Uncalibrated: 1 − Π(1 − score) over the sources counted")
+    providers: list[str] = Field(description="The sources counted (current values only, when there are any)")
 
 
 class AnswerOut(BaseModel, Generic[T]):
     value: T
-    confidence: float = Field(description="Merged score (0..1); agreeing sources raise it")
+    confidence: float = Field(
+        description="Probability that this is the right answer, calibrated on the ground-truth benchmark "
+        "(docs/benchmarks.md); for union and verdict answers the uncalibrated score"
+    )
     sources: list[SourceOut[T]]
+    why: WhyOut | None = Field(default=None, description="The evidence and score behind the ranking")
 
 
 class ProviderStatusOut(BaseModel):
@@ -99,7 +133,10 @@ class QueryResponse(BaseModel, Generic[T]):
     at: datetime | None
     answer: AnswerOut[T] | None = Field(description="The best answer, or null when no provider found one")
     answers: list[AnswerOut[T]] = Field(description="Every distinct answer, best first")
-    conflict: bool = Field(description="True when the top answers are too close to call")
+    conflict: bool = Field(
+        description="True when independent providers disagree about the value at `at` with comparable evidence"
+    )
+    conflict_providers: list[str] = Field(default_factory=list, description="The providers on both sides")
     details: dict[str, Any] = Field(default_factory=dict, description="Strategy extras (votes, group members)")
     providers: list[ProviderStatusOut]
     took_ms: float

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 from pydantic import BaseModel, SecretStr
+from rich.markup import escape
 from rich.table import Table
 
 from positron.cli.common import err, fail, fail_unexpected, out, warn
@@ -201,12 +202,13 @@ def _print_connect(rows: list[tuple[str, str, str, str, str]]) -> None:
     table = Table("instance", "type", "result", "detail", "fix", title="connect")
     for name, type_name, result, detail, fix in rows:
         colour = "green" if result == "ok" else "red"
-        table.add_row(name, type_name, f"[{colour}]{result}[/]", detail, fix)
+        table.add_row(escape(name), type_name, f"[{colour}]{result}[/]", escape(detail), escape(fix))
     if out.is_terminal:
         out.print(table)
     else:  # one line an instance: easy to grep in CI logs
         for name, type_name, result, detail, fix in rows:
-            out.print(f"{name} ({type_name}): {result}: {detail}" + (f" — {fix}" if fix else ""), highlight=False)
+            line = f"{name} ({type_name}): {result}: {detail}" + (f" — {fix}" if fix else "")
+            out.print(line, highlight=False, markup=False)
     failed = sum(1 for row in rows if row[2] != "ok")
     if failed:
         err.print(f"{failed} of {len(rows)} instance(s) did not connect", highlight=False)

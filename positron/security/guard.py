@@ -21,22 +21,19 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel
 
 from positron.catalog import canonical_name
 from positron.chain import resolve
 from positron.config import Settings, load_settings
 from positron.errors import ConfigError, PermissionDenied, QueryError
 from positron.inputs import InputKind
-from positron.merge import Merged, Ranked
 from positron.query import Lookup, Query
-from positron.security import redact
+from positron.security import masking, redact
 from positron.security.acl import ADMIN, NO_CACHE, RUN, USE, AccessControl, Decision
 from positron.security.audit import AuditContext, AuditLog, AuditRecord
 from positron.security.auth import KeyEntry, KeyStore, Principal, hash_key, read_keys_file
@@ -311,15 +308,15 @@ class Guard:
             record.extra["took_ms"] = _since(prepared.started)
             self.audit.write(record)
 
-    def _finish(self, result: QueryResult, masked: frozenset[str]) -> QueryResult:
+    def _finish(self, result: QueryResult, fields: frozenset[str]) -> QueryResult:
         """Mask the typed result for this caller, and say so when no configured instance answers the query."""
         hint = None
         if not result.providers and not self.engine.answering(result.query):
             hint = f"no configured provider answers {result.query.name}"
-        if not masked and hint is None:
+        if not fields and hint is None:
             return result
-        merged = _masked(result.merged, masked) if masked else result.merged
-        return replace(result, merged=merged, masked=tuple(sorted(masked)), hint=hint)
+        merged = masking.masked(result.merged, fields) if fields else result.merged
+        return replace(result, merged=merged, masked=tuple(sorted(fields)), hint=hint)
 
     # --- reload ---
 
@@ -376,23 +373,3 @@ def _provider_fields(statuses: Sequence[ProviderStatus]) -> dict[str, Any]:
             entry["error_code"] = s.error_code
         providers.append(entry)
     return {"providers": providers, "cache_hits": sum(1 for s in statuses if s.cached)}
-
-
-def _masked(merged: Merged, fields: frozenset[str]) -> Merged:
-    """The merged answers with ``fields`` blanked in every value, the answer's and each source's."""
-
-    def ranked(r: Ranked) -> Ranked:
-        sources = tuple(replace(s, value=_blank(s.value, fields)) for s in r.sources)
-        return replace(r, value=_blank(r.value, fields), sources=sources)
-
-    answer = ranked(merged.answer) if merged.answer is not None else None
-    return replace(merged, answer=answer, answers=tuple(ranked(r) for r in merged.answers))
-
-
-def _blank(value: Any, fields: Iterable[str]) -> Any:
-    """A record value with the fields set to null (as a plain mapping: a model's own types may not allow null)."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {k: (None if k in fields else v) for k, v in value.items()}
-    return value

@@ -3,7 +3,7 @@
 Values are validated back into the query's own output type (pydantic, in Rust), never unpickled: whatever is in
 Redis can at worst fail to decode, which reads as a cache miss.
 
-    answers:  JSON [stored_at, [[value, confidence, observed_at, source_ref], ...], expires_at]   (epoch seconds)
+    answers:  JSON [stored_at, [[value, confidence, observed_at, source_ref, valid_from, valid_to], ...], expires_at]
     outcome:  b"A" + answers  |  b"E" + JSON [code, message, retry_after]
 """
 
@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from positron.errors import ProviderError, ProviderRateLimited, ProviderUnavailable
 from positron.query import Answer, Query
 
-Row = tuple[Any, float, datetime | None, str | None]
+Row = tuple[Any, float, datetime | None, str | None, datetime | None, datetime | None]
 
 
 class DecodeError(ValueError):
@@ -32,13 +32,13 @@ _ADAPTERS: dict[str, TypeAdapter[Envelope]] = {}
 def _adapter(query: Query[Any]) -> TypeAdapter[Envelope]:
     adapter = _ADAPTERS.get(query.name)
     if adapter is None:
-        row = tuple[query.output, float, datetime | None, str | None]  # type: ignore[name-defined]
+        row = tuple[query.output, float, datetime | None, str | None, datetime | None, datetime | None]  # type: ignore[name-defined]
         adapter = _ADAPTERS[query.name] = TypeAdapter(tuple[float, list[row], float])
     return adapter
 
 
 def encode_answers(query: Query[Any], answers: list[Answer[Any]], stored_at: float, ttl_s: float = 0.0) -> bytes:
-    rows = [(a.value, a.confidence, a.observed_at, a.source_ref) for a in answers]
+    rows = [(a.value, a.confidence, a.observed_at, a.source_ref, a.valid_from, a.valid_to) for a in answers]
     return _adapter(query).dump_json((stored_at, rows, stored_at + ttl_s))
 
 
@@ -46,7 +46,7 @@ def decode_answers(query: Query[Any], blob: bytes) -> tuple[float, list[Answer[A
     """(stored_at, answers, expires_at)."""
     try:
         stored_at, rows, expires_at = _adapter(query).validate_json(blob)
-        return stored_at, [Answer(v, c, o, r) for v, c, o, r in rows], expires_at
+        return stored_at, [Answer(v, c, o, r, f, t) for v, c, o, r, f, t in rows], expires_at
     except (ValidationError, ValueError) as exc:
         raise DecodeError(f"undecodable cached answers for {query.name}") from exc
 

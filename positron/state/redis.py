@@ -206,5 +206,8 @@ class RedisState:
             await self.client.aclose()
             if not self.cluster:
                 await self.client.connection_pool.disconnect()  # a pool given to Redis() is not closed with it
+            sentinels = getattr(getattr(self.client, "connection_pool", None), "sentinel_manager", None)
+            for sentinel in sentinels.sentinels if sentinels is not None else []:
+                await sentinel.aclose()  # the clients that asked Sentinel where the master is
         except REDIS_ERRORS:
             pass

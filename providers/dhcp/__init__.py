@@ -141,7 +141,8 @@ class DhcpLeases(Provider[DhcpLeasesConfig]):
 
 
 def _answers(found: Iterable[tuple[str | None, str, Lease]]) -> list[Answer[str]]:
-    """One answer per value (the most recently observed), newest first."""
+    """One answer per value (the most recently observed), newest first; valid over the lease's [start, end),
+    its end already cut short by a release (``valid_to`` None: a lease that never expires)."""
     best: dict[str, Answer[str]] = {}
     for value, name, lease in sorted(found, key=lambda item: -item[2].observed):
         if value and value not in best:
@@ -150,6 +151,8 @@ def _answers(found: Iterable[tuple[str | None, str, Lease]]) -> list[Answer[str]
                 confidence=CONFIDENCE,
                 observed_at=datetime.fromtimestamp(lease.observed, UTC),
                 source_ref=f"{name}:{lease.line}",
+                valid_from=datetime.fromtimestamp(lease.start, UTC),
+                valid_to=datetime.fromtimestamp(max(lease.end, lease.start), UTC) if lease.end != math.inf else None,
             )
     return list(best.values())
 

@@ -69,9 +69,28 @@ def _expires(entry: Entry) -> datetime | None:
         return None
 
 
-def _answer(value: T, entry: Entry, matches: int) -> Answer[T]:
-    """The directory is authoritative and live: confidence 1 (split when a lookup matches several entries)."""
-    return Answer(value, confidence=1 / matches, observed_at=datetime.now(UTC), source_ref=entry.dn)
+def _answer(value: T, entry: Entry, matches: int, user: Entry | None = None) -> Answer[T]:
+    """The directory is authoritative and live: confidence 1 (split when a lookup matches several entries),
+    observed now, and valid since the user's entry last changed (``whenChanged``; OpenLDAP's
+    ``modifyTimestamp``) where the directory says."""
+    changed = changed_at(user or entry)
+    return Answer(value, 1 / matches, datetime.now(UTC), entry.dn, valid_from=changed)
+
+
+def changed_at(entry: Entry) -> datetime | None:
+    """``whenChanged`` / ``modifyTimestamp`` as GeneralizedTime (20261101120000Z, 20261101120000.0Z) or as ldap3
+    renders a parsed one (2026-11-01 12:00:00+00:00); None when absent or unreadable."""
+    raw = entry.first("whenChanged") or entry.first("modifyTimestamp")
+    if raw is None:
+        return None
+    match = re.fullmatch(r"(\d{14})(?:[.,]\d+)?Z", raw)
+    try:
+        if match:
+            return datetime.strptime(match.group(1), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _manager(directory: Directory, session: Session, entry: Entry) -> Entry | None:
@@ -116,7 +135,7 @@ def _managers(directory: Directory, account: str, session: Session) -> list[Answ
             email=manager.first("mail"),
             title=manager.first("title"),
         )
-        found.append(_answer(person, manager, len(users)))
+        found.append(_answer(person, manager, len(users), entry))
     return found
 
 

@@ -51,7 +51,8 @@ MAX_GROUPS = 1000  # groups from one nested-membership search (AD's default MaxP
 MAX_IDLE_S = 240.0  # a pooled connection idle longer is closed, not reused (AD drops idle ones after 900 s)
 USER_ATTRIBUTES = (
     "displayName", "cn", "mail", "title", "department", "company", "l", "physicalDeliveryOfficeName",
-    "telephoneNumber", "userAccountControl", "accountExpires", "manager", "memberOf",
+    "telephoneNumber", "userAccountControl", "accountExpires", "manager", "memberOf", "whenChanged",
+    "modifyTimestamp",
 )  # fmt: skip
 AUTH_RESULTS = {7, 8, 13, 48, 49, 50}  # authMethodNotSupported … invalidCredentials, insufficientAccessRights
 BUSY_RESULTS = {51, 52, 53}  # busy, unavailable, unwillingToPerform

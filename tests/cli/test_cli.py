@@ -65,6 +65,8 @@ EXAMPLE_ENV = {
     "GREYNOISE_API_KEY": "g" * 30,
     "FLEET_API_TOKEN": "f" * 20,
     "FALCON_CLIENT_SECRET": "c" * 40,
+    "ENTRA_CLIENT_SECRET": "e" * 20,
+    "ES_API_KEY": "k" * 20,
 }
 
 

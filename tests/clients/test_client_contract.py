@@ -53,6 +53,7 @@ def test_each_query_has_a_method_taking_at_only_where_the_query_does(cls: type[A
         (_models.Quota, schemas.QuotaOut),
         (_models.Source, schemas.SourceOut),
         (_models.Answer, schemas.AnswerOut),
+        (_models.Why, schemas.WhyOut),
         (_models.QueryResult, schemas.QueryResponse),
         (_workflows.BatchItemResult, workflows.BatchResult),
         (_workflows.EnrichResult, workflows.EnrichResponse),

@@ -33,7 +33,11 @@ SAMPLES = {  # per query: (data type, observable) that the demo data answers
     "USER_INFO": ("username", "jdoe"),
     "USER_MANAGER": ("other", "CORP\\bwhite"),
     "USER_GROUPS": ("username", "jdoe"),
+    "IP_TO_USER": ("ip", "10.20.0.42"),
+    "HOST_USER": ("fqdn", "ws-042.corp.example"),
+    "HOST_INFO": ("hostname", "ws-042"),
 }
+NO_DEMO_SOURCE = {"TEAM_ONCALL"}  # the demo has no on-call source: test_team_oncall_with_pagerduty asks one
 
 
 def flavor(query: str) -> dict[str, Any]:
@@ -42,9 +46,12 @@ def flavor(query: str) -> dict[str, Any]:
 
 
 def job(query: str, url: str, key: str, data: str | None = None, **extra: Any) -> dict[str, Any]:
-    """What Cortex writes for a job: the observable, TLP/PAP, parameters, and the flavor's config + the admin's."""
-    data_type, sample = SAMPLES[query]
-    config = {**flavor(query)["config"], "url": url, "key": key}
+    """What Cortex writes for a job: the observable, TLP/PAP, parameters, and the flavor's config + the admin's
+    (the configuration items at their defaults, then url and key)."""
+    data_type, sample = SAMPLES.get(query, ("other", "security"))
+    spec = flavor(query)
+    defaults = {i["name"]: i["defaultValue"] for i in spec["configurationItems"] if "defaultValue" in i}
+    config = {**spec["config"], **defaults, "url": url, "key": key, **extra.pop("config", {})}
     return {"data": data or sample, "dataType": data_type, "tlp": 2, "pap": 2, "message": "", "parameters": {}} | {
         "config": config,
         **extra,
@@ -98,14 +105,18 @@ def test_user_manager_on_stdin_names_the_manager_and_their_mail(tmp_path: Path, 
     code, report, _ = run(tmp_path, job("USER_MANAGER", server.url, server.key), stdin=True)
     assert code == 0
     assert_report(report)
+    # HR (updated 2026-11-15) and the inventory (2026-10-01) disagree, neither confirmed now: a conflict
     assert report["summary"]["taxonomies"] == [
-        {"level": "info", "namespace": "Positron", "predicate": "USER_MANAGER", "value": "Eli Kahn (ekahn)"}
+        {"level": "info", "namespace": "Positron", "predicate": "USER_MANAGER", "value": "Eli Kahn (ekahn) (conflict)"}
     ]
     mails = [a["data"] for a in report["artifacts"] if a["dataType"] == "mail"]
     assert mails == ["eli.kahn@corp.example", "dana.green@corp.example"]  # HR's answer first, then inventory's
 
 
-@pytest.mark.parametrize("path", FLAVORS, ids=[p.stem for p in FLAVORS])
+DEMO_FLAVORS = [p for p in FLAVORS if p.stem.removeprefix("Positron_") not in NO_DEMO_SOURCE]
+
+
+@pytest.mark.parametrize("path", DEMO_FLAVORS, ids=[p.stem for p in DEMO_FLAVORS])
 def test_every_flavor_answers_in_both_modes(tmp_path: Path, server: Server, path: Path) -> None:
     query = flavor(path.stem.removeprefix("Positron_"))["config"]["service"]
     stdin = query in ("HASH_REPUTATION", "USER_GROUPS", "HOSTNAME_TO_IP", "IP_TO_MAC")  # half of them each way
@@ -208,7 +219,10 @@ def test_flavors_declare_what_cortex_needs() -> None:
         assert spec["dataTypeList"] == list(positron_analyzer.DATA_TYPES[query])
         assert (ANALYZERS / spec["command"]).resolve() == ANALYZER  # relative to Cortex's analyzer path
         assert spec["baseConfig"] == "Positron"
-        assert spec["config"] == {"service": query, "check_tlp": True, "max_tlp": 2, "auto_extract": False}
+        assert spec["config"]["service"] == query and spec["config"]["check_tlp"] is True
         items = {item["name"]: item for item in spec["configurationItems"]}
         for name in ("url", "key"):
             assert (items[name]["type"], items[name]["required"], items[name]["multi"]) == ("string", True, False)
+        for name, kind in [("check_tlp", "boolean"), ("max_tlp", "number"), ("check_pap", "boolean"),
+                           ("max_pap", "number"), ("verify_ssl", "boolean"), ("ca_bundle", "string")]:
+            assert items[name]["type"] == kind and items[name]["required"] is False

@@ -141,7 +141,7 @@ def test_a_conflict_is_flagged_and_keys_without_rights_say_so(tmp_path: Path) ->
             wrong = browser.text("#status")
             browser.click("#key-forget")
             forgotten = browser.evaluate("sessionStorage.length")
-    assert manager["conflict"] is True and banner.startswith("Conflict: the top answers are too close to call")
+    assert manager["conflict"] is True and banner.startswith("Conflict: hr_export, inventory disagree")
     assert len(manager["alternatives"]) >= 1
     assert nobody == "This key may run no query: ask an admin for a group."
     assert wrong == "Could not list the queries: invalid or missing API key"

@@ -48,10 +48,10 @@ async def test_hanging_and_failing_providers_do_not_block_or_break_the_answer() 
 
 
 async def test_providers_run_concurrently() -> None:
-    providers = [fake(f"p{i}", answer="ws-1", delay_s=0.1) for i in range(4)]
+    providers = [fake(f"p{i}", answer="ws-1", delay_s=0.5) for i in range(4)]
     started = time.monotonic()
     result = await engine(*providers).run(IP_TO_HOSTNAME, "10.1.2.3")
-    assert time.monotonic() - started < 0.25  # sequential would be 0.4 s
+    assert time.monotonic() - started < 2.0  # sequential is at least 2 s, however busy the machine
     assert result.merged.answer is not None and len(result.merged.answer.sources) == 4
 
 

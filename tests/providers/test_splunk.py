@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from positron.providers.splunk import Splunk, SplunkConfig
-from positron.queries import HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, USER_INFO, UserInfo
+from positron.queries import HOST_USER, HOSTNAME_TO_IP, IP_TO_HOSTNAME, IP_TO_MAC, IP_TO_USER, USER_INFO, UserInfo
 from pydantic import ValidationError
 
 from positron.errors import (
@@ -40,6 +40,8 @@ SEARCHES: dict[str, Any] = {
     "IP_TO_HOSTNAME": {"spl": DHCP_SPL, "field": "hostname"},
     "HOSTNAME_TO_IP": {"spl": "search index=wineventlog ComputerName={value} | table _time src_ip", "field": "src_ip"},
     "IP_TO_MAC": {"spl": "index=dhcp ip={value} | table _time mac", "field": "mac", "window_before_s": 4 * 3600},
+    "IP_TO_USER": {"spl": "index=wineventlog EventCode=4624 IpAddress={value} | table _time user", "field": "user"},
+    "HOST_USER": {"spl": "index=wineventlog EventCode=4624 ComputerName={value} | table _time user", "field": "user"},
     "USER_INFO": {
         "spl": "| inputlookup identities where identity={value}",
         "field": {
@@ -72,6 +74,11 @@ def seed(emu: SplunkEmulator) -> None:
     emu.add_event(now - timedelta(minutes=5), ComputerName="ws-042", src_ip="2001:0db8::0042", **win)
     emu.add_event(now - timedelta(minutes=30), ComputerName="ws-042", src_ip="10.1.2.3", **win)
     emu.add_event(now - timedelta(minutes=40), ComputerName="ws-042", src_ip="-", **win)
+    logon = {**win, "EventCode": "4624"}
+    logon |= {"ComputerName": "ws-042", "IpAddress": "10.1.2.3"}
+    emu.add_event(T - timedelta(hours=2), user="CORP\\JDoe", **logon)
+    emu.add_event(T - timedelta(hours=1), user="-", **logon)
+    emu.add_event(T - timedelta(hours=4), user="asmith@corp.example", **logon)
     emu.lookups["identities"] = [
         {"identity": "jdoe", "nick": "John Doe", "email": "jdoe@corp.example", "bunit": "IT", "phone": "+1 555 0100",
          "managedBy": "asmith", "status": "disabled"},
@@ -121,8 +128,11 @@ async def splunk(emu: SplunkEmulator) -> AsyncIterator[Splunk]:
 async def test_ip_to_hostname_at_searches_the_window_around_at(splunk: Splunk, emu: SplunkEmulator) -> None:
     answers = await splunk.ask(Lookup(IP_TO_HOSTNAME, "10.1.2.3", T))
 
-    assert [a.value for a in answers] == ["ws-042.corp.example", "ws-017"]
-    assert [a.observed_at for a in answers] == [T - timedelta(hours=2), T - timedelta(hours=3)]
+    # the rows are the address's history: ws-042 from T-5h, ws-017 from T-3h, ws-042 again from T-2h (open)
+    assert [a.value for a in answers] == ["ws-042.corp.example", "ws-017", "ws-042.corp.example"]
+    assert [a.observed_at for a in answers] == [T - timedelta(hours=h) for h in (2, 3, 5)]
+    assert [a.valid_from for a in answers] == [T - timedelta(hours=h) for h in (2, 3, 5)]
+    assert [a.valid_to for a in answers] == [None, T - timedelta(hours=2), T - timedelta(hours=3)]
     assert {a.confidence for a in answers} == {0.85}
     [search] = emu.searches
     assert search.params["earliest_time"] == f"{T.timestamp() - 86_400:.3f}"
@@ -165,6 +175,15 @@ async def test_ip_to_mac_normalizes_macs(splunk: Splunk) -> None:
     assert [a.value for a in answers] == ["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02"]
 
 
+async def test_ip_to_user_and_host_user_from_logon_events(splunk: Splunk, emu: SplunkEmulator) -> None:
+    by_ip = await splunk.ask(Lookup(IP_TO_USER, "10.1.2.3", T))
+    assert [a.value for a in by_ip] == ["jdoe", "asmith@corp.example"]  # CORP\JDoe normalized; '-' skipped
+    assert by_ip[0].observed_at == T - timedelta(hours=2)
+    assert emu.searches[-1].spl == 'search index=wineventlog EventCode=4624 IpAddress="10.1.2.3" | table _time user'
+    by_host = await splunk.ask(Lookup(HOST_USER, "ws-042", T))
+    assert [a.value for a in by_host] == ["jdoe", "asmith@corp.example"]
+
+
 async def test_user_info_maps_fields(splunk: Splunk, emu: SplunkEmulator) -> None:
     [answer] = await splunk.ask(Lookup(USER_INFO, "jdoe"))
 
@@ -201,7 +220,14 @@ async def test_permalink_when_web_url_is_set(emu: SplunkEmulator) -> None:
 async def test_serves_only_configured_searches(emu: SplunkEmulator) -> None:
     provider = make(emu.port, searches={"ip_to_hostname": SEARCHES["IP_TO_HOSTNAME"]})
     assert provider.serves() == ["IP_TO_HOSTNAME"]
-    assert Splunk.supported_queries() == ["HOSTNAME_TO_IP", "IP_TO_HOSTNAME", "IP_TO_MAC", "USER_INFO"]
+    assert Splunk.supported_queries() == [
+        "HOSTNAME_TO_IP",
+        "HOST_USER",
+        "IP_TO_HOSTNAME",
+        "IP_TO_MAC",
+        "IP_TO_USER",
+        "USER_INFO",
+    ]
     with pytest.raises(UnsupportedInput):
         await provider.ask(Lookup(USER_INFO, "jdoe"))
     assert emu.searches == []

@@ -13,6 +13,8 @@ from positron.providers.static_inventory import StaticInventory, StaticInventory
 from positron.queries import (
     DOMAIN_REPUTATION,
     HASH_REPUTATION,
+    HOST_INFO,
+    HOST_USER,
     HOSTNAME_TO_IP,
     IP_REPUTATION,
     IP_TO_HOSTNAME,
@@ -20,16 +22,17 @@ from positron.queries import (
     USER_GROUPS,
     USER_INFO,
     USER_MANAGER,
+    HostInfo,
     Person,
 )
 
 from positron.errors import ProviderUnavailable
 from positron.query import Lookup, Query
 
-HOSTS = """hostname,ip,mac,updated
-WS-042.corp.example,10.20.0.42,00-16-3E-12-34-56,2026-11-01T09:00:00+00:00
-ws-017,10.20.0.17,,
-broken-row,not-an-ip,zz,
+HOSTS = """hostname,ip,mac,updated,owner,os,site
+WS-042.corp.example,10.20.0.42,00-16-3E-12-34-56,2026-11-01T09:00:00+00:00,CORP\\JDoe,Windows 11,Berlin
+ws-017,10.20.0.17,,,,,
+broken-row,not-an-ip,zz,,,,
 """
 USERS = [
     {
@@ -86,6 +89,23 @@ async def test_hosts(inventory: StaticInventory) -> None:
     assert await ask(inventory, IP_TO_HOSTNAME, "10.9.9.9") == []
 
 
+async def test_host_info_and_the_owner_as_host_user(inventory: StaticInventory) -> None:
+    assert await ask(inventory, HOST_INFO, "ws-042") == [
+        HostInfo(
+            hostname="ws-042.corp.example",
+            os="Windows 11",
+            ip="10.20.0.42",
+            mac="00:16:3e:12:34:56",
+            owner="jdoe",
+            site="Berlin",
+        )
+    ]
+    (owner,) = await inventory.ask(Lookup(HOST_USER, "ws-042.corp.example"))
+    assert (owner.value, owner.confidence) == ("jdoe", 0.5)  # an owner is not always the one logged on
+    assert await ask(inventory, HOST_USER, "ws-017") == []  # no owner: no answer
+    assert [h.hostname for h in await ask(inventory, HOST_INFO, "ws-017.corp.example")] == ["ws-017"]
+
+
 async def test_observed_at_comes_from_updated_else_the_file_time(
     inventory: StaticInventory, files: dict[str, Path]
 ) -> None:
@@ -121,7 +141,8 @@ async def test_indicators(inventory: StaticInventory) -> None:
 
 
 async def test_serves_only_what_its_files_cover(files: dict[str, Path]) -> None:
-    assert make(hosts=str(files["hosts"])).serves() == ["HOSTNAME_TO_IP", "IP_TO_HOSTNAME", "IP_TO_MAC"]
+    hosts = ["HOSTNAME_TO_IP", "HOST_INFO", "HOST_USER", "IP_TO_HOSTNAME", "IP_TO_MAC"]
+    assert make(hosts=str(files["hosts"])).serves() == hosts
     assert make(indicators=str(files["indicators"]), queries=["HASH_REPUTATION"]).serves() == ["HASH_REPUTATION"]
 
 

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,10 @@ from positron.demo import DATA
 from positron.errors import ConfigError
 from tests.emulators.abuseipdb import AbuseIpdbEmulator
 from tests.emulators.crowdstrike import FalconEmulator
+from tests.emulators.elasticsearch import ElasticsearchEmulator
 from tests.emulators.feeds import FeedServer, spamhaus_drop
 from tests.emulators.fleet import FleetEmulator
+from tests.emulators.graph import GraphEmulator
 from tests.emulators.greynoise import GreyNoiseEmulator
 from tests.emulators.misp import MispEmulator
 from tests.emulators.pagerduty import PagerDutyEmulator
@@ -64,6 +67,11 @@ SECRET_NAMES = (
     "fleet_wrong",
     "falcon",
     "falcon_wrong",
+    "entra",
+    "entra_wrong",
+    "es_key",
+    "es_password",
+    "es_wrong",
     "redis",
     "misp",
     "abuseipdb",
@@ -75,6 +83,7 @@ SECRET_NAMES = (
     "key_alice",
 )
 SPL = {"IP_TO_HOSTNAME": {"spl": "index=dhcp ip={value} | table _time hostname", "field": "hostname"}}
+ES_SEARCHES = {"IP_TO_USER": {"index": "logs-*", "match": ["source.ip"], "field": "user.name"}}
 TEAMS = {"security": {"escalation_policy_ids": ["PSEC"]}}
 QUERIES: list[tuple[str, Any]] = [
     ("IP_TO_HOSTNAME", {"value": "10.20.0.42"}),
@@ -132,6 +141,9 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
     dead_port = free_port()
     splunk = {"type": "splunk", "host": "127.0.0.1", "scheme": "http", "timeout_s": 1.0, "searches": SPL}
     vt = {"type": "virustotal", "rate_limits": [], "timeout_s": 1.0}
+    entra = {"type": "entra_id", "tenant_id": "corp.example", "client_id": "positron", "timeout_s": 1.0}
+    entra |= {"authority_url": up.get("entra") or dead_url(), "graph_url": up.get("entra") or dead_url()}
+    es = {"type": "elasticsearch", "url": up.get("es") or dead_url(), "timeout_s": 1.0, "searches": ES_SEARCHES}
     falcon = {"type": "crowdstrike", "client_id": "positron", "base_url": up.get("falcon"), "timeout_s": 1.0}
     providers: dict[str, Any] = {
         "inventory": {"type": "static_inventory", "hosts": str(DATA / "hosts.csv"), "users": str(DATA / "users.csv")},
@@ -150,6 +162,11 @@ def config(up: dict[str, Any], canary: dict[str, str], ref: Any) -> dict[str, An
         "fleet_wrong": {"type": "fleet", "base_url": up["fleet"], "api_token": ref("fleet_wrong"), "timeout_s": 1.0},
         "falcon": {**falcon, "client_secret": ref("falcon")},
         "falcon_wrong": {**falcon, "client_secret": ref("falcon_wrong")},
+        "entra": {**entra, "client_secret": ref("entra")},
+        "entra_wrong": {**entra, "client_secret": ref("entra_wrong")},
+        "es_key": {**es, "api_key": ref("es_key")},
+        "es_basic": {**es, "username": "positron", "password": ref("es_password")},
+        "es_wrong": {**es, "api_key": ref("es_wrong")},
         "ldap_dead": _ldap(f"ldap://127.0.0.1:{free_port()}", "cn=svc,dc=corp,dc=example", ref("ldap_dead")),
         "misp": {"type": "misp", "api_key": ref("misp"), "base_url": up["misp"], "timeout_s": 1.0},
         "abuseipdb": {"type": "abuseipdb", "api_key": ref("abuseipdb"), "base_url": up["abuseipdb"], "rate_limits": []},
@@ -218,6 +235,10 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
     pd = PagerDutyEmulator(api_key=canary["pd"])
     fleet = FleetEmulator(canary["fleet"])
     falcon = FalconEmulator("positron", canary["falcon"])
+    entra = GraphEmulator("corp.example", "positron", canary["entra"])
+    entra.add_user("jdoe@corp.example", sam="jdoe", manager=entra.add_user("asmith@corp.example", sam="asmith"))
+    es = ElasticsearchEmulator(api_key=canary["es_key"], user=("positron", canary["es_password"]))
+    es.add("logs-win", **{"@timestamp": datetime.now(UTC).isoformat(), "source.ip": "10.20.0.42", "user.name": "jdoe"})
     falcon.add_device("WS-042", local_ip="10.20.0.42", last_login_user="CORP\\jdoe")
     fleet.add_host("ws-042.corp.example", primary_ip="10.20.0.42", emails=("jdoe@corp.example",))
     try:
@@ -225,6 +246,8 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
             VirusTotalEmulator(canary["vt"]) as vt,
             fleet,
             falcon,
+            entra,
+            es,
             MispEmulator(canary["misp"]) as misp,
             AbuseIpdbEmulator(canary["abuseipdb"]) as abuse,
             FeedServer(required_header=("Auth-Key", canary["feed"])) as feeds,
@@ -233,7 +256,8 @@ async def upstreams(tmp_path: Path, canary: dict[str, str]) -> AsyncIterator[dic
             await pd.start()
             try:
                 up: dict[str, Any] = {"vt": vt.base_url, "pd": pd.base_url, "splunk": splunk.port}
-                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url}
+                up |= {"fleet": fleet.base_url, "falcon": falcon.base_url, "entra": entra.base_url}
+                up["es"] = es.base_url
                 up |= {"misp": misp.base_url, "abuseipdb": abuse.base_url, "greynoise": greynoise.base_url}
                 up["feed"] = feeds.publish("/drop.txt", spamhaus_drop(["1.10.16.0/20"]))
                 if slapd_support.available():
@@ -294,6 +318,11 @@ EXPECTED_STATUSES = [
     ("fleet_wrong", "error"),
     ("falcon", "ok"),
     ("falcon_wrong", "error"),
+    ("entra", "ok"),
+    ("entra_wrong", "error"),
+    ("es_key", "ok"),
+    ("es_basic", "ok"),
+    ("es_wrong", "error"),
     ("misp", "no_data"),
     ("abuseipdb", "no_data"),
     ("blocklist", "no_data"),
@@ -359,12 +388,15 @@ def test_a_config_error_never_shows_a_secret() -> None:
     bad["providers"]["splunk"]["password"] = [canary["splunk"]]  # wrong type: the error must not echo it
     bad["providers"]["fleet"]["base_url"] = f"https://u:{canary['fleet']}@fleet.example"  # a secret in a URL
     bad["providers"]["falcon"]["member_cid"] = canary["falcon"]  # a secret in the wrong field is not echoed
+    bad["providers"]["entra"]["tenant_id"] = canary["entra"] + "/.."  # a secret in the wrong field, not echoed
+    bad["providers"]["es_basic"]["api_key"] = canary["es_key"]  # both auth forms: refused, not echoed
     bad["providers"]["misp"]["tlp_ceiling"] = "pink"
     bad["providers"]["abuseipdb"]["max_age_days"] = 0
     bad["providers"]["blocklist"]["feeds"][0]["headers"]["Auth-Key"] = [canary["feed"]]
     bad["providers"]["hj"]["requests"]["IP_REPUTATION"]["answer"]["verdict"] = "a.["
     bad["providers"]["greynoise"]["plan"] = "gold"
-    for key in ("vt", "pd", "splunk", "fleet", "falcon", "misp", "abuseipdb", "blocklist", "hj", "greynoise"):
+    wrong = ("vt", "pd", "splunk", "fleet", "falcon", "entra", "es_basic")
+    for key in (*wrong, "misp", "abuseipdb", "blocklist", "hj", "greynoise"):
         only = {**bad, "providers": {key: bad["providers"][key]}}
         with pytest.raises(ConfigError) as caught:
             parse_settings(only, registry())
@@ -427,13 +459,13 @@ async def test_no_canary_in_what_a_real_server_sends_or_prints_at_debug(tmp_path
     assert_exercised(responses)
     stderr = (tmp_path / "stderr.log").read_text()
     stdout = (tmp_path / "stdout.log").read_text()
-    assert "DEBUG" in stderr and "ldap3" in stderr and '"GET /v1/providers HTTP/1.1" 401' in stdout
+    assert "DEBUG" in stderr and "ldap3" in stderr and '"GET /v1/providers HTTP/1.1" 401' in stdout + stderr
     assert scan_responses(responses, canary) == []
     assert leaks(stderr, canary) == [] and leaks(stdout, canary) == []
     assert leaks(audit.read_text(), canary) == []
 
 
-async def _wait_ready(http: httpx.AsyncClient, proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+async def _wait_ready(http: httpx.AsyncClient, proc: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

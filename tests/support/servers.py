@@ -26,7 +26,8 @@ def free_port() -> int:
         return port
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:  # a loaded CI machine
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """Until ``url`` answers; a start takes ~1 s on an idle machine, 10-20 s with every core busy (imports)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -51,8 +52,12 @@ def _drain(pipe: IO[bytes]) -> tuple[threading.Thread, list[bytes]]:
 
 
 @contextmanager
-def positron_server(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``positron serve ARGS --port P`` on 127.0.0.1; yields (base_url, process) and stops it."""
+def positron_server(
+    *args: str, env: dict[str, str] | None = None, start_timeout_s: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``positron serve ARGS --port P`` on 127.0.0.1; yields (base_url, process) and stops it. The start may take
+    ``start_timeout_s``: importing the app takes seconds on a loaded shared machine (tests bound the server, not
+    the machine)."""
     port = free_port()
     proc = subprocess.Popen(
         [str(POSITRON), "serve", *args, "--port", str(port)],
@@ -63,7 +68,7 @@ def positron_server(*args: str, env: dict[str, str] | None = None) -> Iterator[t
     base = f"http://127.0.0.1:{port}"
     drains: list[tuple[threading.Thread, list[bytes]]] = []
     try:
-        wait_http(f"{base}/health", proc)
+        wait_http(f"{base}/health", proc, start_timeout_s)
         drains = [_drain(pipe) for pipe in (proc.stdout, proc.stderr) if pipe]
         yield base, proc
     finally:

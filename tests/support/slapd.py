@@ -127,7 +127,7 @@ def _make_certificates(work_dir: Path) -> None:
     openssl("req", "-x509", *ec, "-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=Other")
 
 
-def _write_config(work_dir: Path) -> Path:
+def _write_config(work_dir: Path, extra_ldif: str = "") -> Path:
     (work_dir / "db").mkdir()
     template = (SUPPORT_DIR / "slapd.conf.template").read_text(encoding="utf-8")
     conf = work_dir / "slapd.conf"
@@ -137,7 +137,7 @@ def _write_config(work_dir: Path) -> Path:
     )
     ldif = (SUPPORT_DIR / "directory.ldif").read_text(encoding="utf-8")
     data = work_dir / "directory.ldif"
-    data.write_text(ldif.replace("{bind_password}", BIND_PASSWORD), encoding="utf-8")
+    data.write_text(ldif.replace("{bind_password}", BIND_PASSWORD) + "\n" + extra_ldif, encoding="utf-8")
     subprocess.run([SLAPADD, "-q", "-f", str(conf), "-l", str(data)], check=True, capture_output=True, timeout=30)
     return conf
 
@@ -156,9 +156,10 @@ def _wait_accepting(process: subprocess.Popen[bytes], port: int, log_path: Path,
 
 
 @contextmanager
-def running_slapd(work_dir: Path) -> Iterator[Slapd]:
+def running_slapd(work_dir: Path, extra_ldif: str = "") -> Iterator[Slapd]:
+    """``extra_ldif``: more entries to load after the test directory (e.g. a simulated organisation)."""
     _make_certificates(work_dir)
-    conf = _write_config(work_dir)
+    conf = _write_config(work_dir, extra_ldif)
     port, ldaps_port = free_port(), free_port()
     urls = f"ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{ldaps_port}/"
     # -d stats: stay in the foreground and log each operation (filters, result counts) to stderr.

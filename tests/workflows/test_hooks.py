@@ -28,7 +28,7 @@ from tests.support.servers import POSITRON, positron_server
 # first result row, the search id, a link to the results, the search's name, owner and app. Field values are strings.
 SPLUNK_BODY: dict[str, Any] = {
     "result": {
-        "_time": "2026-11-20T12:00:00.000+00:00",
+        "_time": "1795176000",  # epoch seconds, as Splunk renders _time in a result row: 2026-11-20T12:00:00Z
         "sourcetype": "crowdstrike:events",
         "src_ip": "10.20.0.42",
         "user": "CORP\\jdoe",

@@ -15,6 +15,7 @@ echoed input).
 from __future__ import annotations
 
 import json
+import ssl
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,10 @@ DATA_TYPES: dict[str, tuple[str, ...]] = {
     "USER_INFO": USER_TYPES,
     "USER_MANAGER": USER_TYPES,
     "USER_GROUPS": USER_TYPES,
+    "TEAM_ONCALL": ("other",),  # the team's name: Cortex has no data type for it
+    "IP_TO_USER": ("ip",),
+    "HOST_USER": HOST_TYPES,
+    "HOST_INFO": HOST_TYPES,
 }
 REPUTATION = frozenset({"HASH_REPUTATION", "IP_REPUTATION", "DOMAIN_REPUTATION"})
 LEVELS = {"malicious": "malicious", "suspicious": "suspicious", "harmless": "safe", "unknown": "info"}
@@ -58,6 +63,8 @@ def describe(value: Any) -> str:
     if isinstance(value, dict) and "username" in value:
         name = value.get("display_name")
         text = f"{name} ({value['username']})" if name else str(value["username"])
+    elif isinstance(value, dict) and "escalation_level" in value:  # TEAM_ONCALL
+        text = f"{value.get('user')} (level {value['escalation_level']})"
     elif isinstance(value, list):
         text = ", ".join(str(v) for v in value)
     elif isinstance(value, str):
@@ -94,9 +101,25 @@ def observables(query: str, raw: dict[str, Any]) -> list[tuple[str, str]]:
             found.append(("fqdn" if "." in value else "hostname", value))
         elif query == "HOSTNAME_TO_IP" and isinstance(value, str):
             found.append(("ip", value))
-        elif query in ("USER_INFO", "USER_MANAGER") and isinstance(value, dict) and value.get("email"):
+        elif query in ("USER_INFO", "USER_MANAGER", "TEAM_ONCALL") and isinstance(value, dict) and value.get("email"):
             found.append(("mail", str(value["email"])))
+        elif query in ("IP_TO_USER", "HOST_USER") and isinstance(value, str):
+            found.append(("username", value))
+        elif query == "HOST_INFO" and isinstance(value, dict) and value.get("ip"):
+            found.append(("ip", str(value["ip"])))
     return list(dict.fromkeys(found))
+
+
+def tls_verify(verify_ssl: Any, ca_bundle: Any, cacerts: Any) -> bool | str | ssl.SSLContext:
+    """How to check Positron's certificate: the flavor's ``ca_bundle`` (a PEM file on the Cortex host), else
+    Cortex's own ``cacerts`` setting (PEM text), else the system CAs; ``verify_ssl: false`` turns checking off."""
+    if verify_ssl is False or str(verify_ssl).lower() == "false":
+        return False
+    if isinstance(ca_bundle, str) and ca_bundle.strip():
+        return ca_bundle.strip()
+    if isinstance(cacerts, str) and cacerts.strip():
+        return ssl.create_default_context(cadata=cacerts)
+    return True
 
 
 class PositronAnalyzer(Analyzer):  # type: ignore[misc]  # cortexutils is untyped
@@ -106,6 +129,11 @@ class PositronAnalyzer(Analyzer):  # type: ignore[misc]  # cortexutils is untype
         self.url: str = self.get_param("config.url", None, "Missing the Positron url in the analyzer's config")
         self.key: str = self.get_param("config.key", None, "Missing the Positron API key in the analyzer's config")
         self.timeout = float(self.get_param("config.timeout", 30))
+        self.verify = tls_verify(
+            self.get_param("config.verify_ssl", True),
+            self.get_param("config.ca_bundle", None),
+            self.get_param("config.cacerts", None),
+        )
 
     def run(self) -> None:
         if self.query not in DATA_TYPES:
@@ -122,7 +150,8 @@ class PositronAnalyzer(Analyzer):  # type: ignore[misc]  # cortexutils is untype
 
     def ask(self, value: str, at: str | None) -> dict[str, Any]:
         tlp = TLP_NAMES.get(self.tlp)
-        with Positron(self.url, self.key, timeout=self.timeout, max_retries=2, backoff_s=0.5) as positron:
+        client = Positron(self.url, self.key, timeout=self.timeout, max_retries=2, backoff_s=0.5, verify=self.verify)
+        with client as positron:
             try:
                 return positron.query(self.query, value, at=at, tlp=tlp).raw
             except InvalidInput as exc:  # a Positron that predates request TLPs refuses the field: ask without

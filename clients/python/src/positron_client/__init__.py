@@ -42,6 +42,7 @@ from positron_client._models import (
     Reputation,
     Source,
     UserInfo,
+    Why,
 )
 from positron_client._queries import STANDARD_QUERIES, StandardQuery
 from positron_client._version import __version__
@@ -89,5 +90,6 @@ __all__ = [
     "UnexpectedResponse",
     "UnknownQuery",
     "UserInfo",
+    "Why",
     "__version__",
 ]

@@ -149,7 +149,10 @@ def parse_any(raw: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Source(Generic[T]):
-    """What one provider answered, with its score (weight × confidence × recency) and provenance."""
+    """What one provider answered, with its score (weight × confidence × decay) and provenance. ``valid_from``/
+    ``valid_to``: when the fact held, per the source; ``evidence``: how that bears on the time asked about
+    (contains, before, ended, after, undated); ``current``: this is the provider's value at that time (false: a
+    value from its history). Older servers send none of these: they default to unknown."""
 
     provider: str
     type: str
@@ -158,15 +161,38 @@ class Source(Generic[T]):
     score: float
     observed_at: datetime | None
     source_ref: str | None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    evidence: str = "undated"
+    last_confirmed: datetime | None = None
+    weight: float = 1.0
+    decay: float = 1.0
+    current: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """Why an answer ranks where it does: its best source's evidence and interval, and the uncalibrated score."""
+
+    evidence: str
+    provider: str
+    valid_from: datetime | None
+    valid_to: datetime | None
+    last_confirmed: datetime | None
+    age_s: float | None
+    score: float
+    providers: list[str]
 
 
 @dataclass(frozen=True, slots=True)
 class Answer(Generic[T]):
-    """One distinct answer: the merged value, its merged confidence and every source that gave it."""
+    """One distinct answer: the merged value, its confidence (the calibrated probability that it is right) and
+    every source that gave it."""
 
     value: T
     confidence: float
     sources: list[Source[T]]
+    why: Why | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +217,8 @@ class ProviderStatus:
 @dataclass(frozen=True, slots=True)
 class QueryResult(Generic[T]):
     """A query's answer: the best ``answer`` (None when no provider found one), every distinct answer best first,
-    whether the top two are too close to call, and what each provider did. ``raw`` is the JSON as received."""
+    whether independent providers disagree (``conflict``, naming them in ``conflict_providers``), and what each
+    provider did. ``raw`` is the JSON as received."""
 
     query: str
     value: str
@@ -203,6 +230,7 @@ class QueryResult(Generic[T]):
     providers: list[ProviderStatus]
     took_ms: float
     raw: dict[str, Any] = field(repr=False, compare=False)
+    conflict_providers: list[str] = field(default_factory=list)
 
     @property
     def best(self) -> T | None:
@@ -219,11 +247,34 @@ def _source(raw: Mapping[str, Any], parse: Callable[[Any], T]) -> Source[T]:
         score=raw["score"],
         observed_at=parse_time(raw.get("observed_at")),
         source_ref=raw.get("source_ref"),
+        valid_from=parse_time(raw.get("valid_from")),
+        valid_to=parse_time(raw.get("valid_to")),
+        evidence=str(raw.get("evidence", "undated")),
+        last_confirmed=parse_time(raw.get("last_confirmed")),
+        weight=float(raw.get("weight", 1.0)),
+        decay=float(raw.get("decay", 1.0)),
+        current=bool(raw.get("current", True)),
+    )
+
+
+def _why(raw: Mapping[str, Any] | None) -> Why | None:
+    if raw is None:
+        return None
+    return Why(
+        evidence=str(raw["evidence"]),
+        provider=str(raw["provider"]),
+        valid_from=parse_time(raw.get("valid_from")),
+        valid_to=parse_time(raw.get("valid_to")),
+        last_confirmed=parse_time(raw.get("last_confirmed")),
+        age_s=raw.get("age_s"),
+        score=float(raw["score"]),
+        providers=[str(p) for p in raw.get("providers") or []],
     )
 
 
 def _answer(raw: Mapping[str, Any], parse: Callable[[Any], T]) -> Answer[T]:
-    return Answer(parse(raw["value"]), raw["confidence"], [_source(s, parse) for s in raw["sources"]])
+    sources = [_source(s, parse) for s in raw["sources"]]
+    return Answer(parse(raw["value"]), raw["confidence"], sources, _why(raw.get("why")))
 
 
 def parse_result(raw: dict[str, Any], parse: Callable[[Any], T]) -> QueryResult[T]:
@@ -237,6 +288,7 @@ def parse_result(raw: dict[str, Any], parse: Callable[[Any], T]) -> QueryResult[
         answer=_answer(answer, parse) if answer is not None else None,
         answers=[_answer(a, parse) for a in raw["answers"]],
         conflict=bool(raw["conflict"]),
+        conflict_providers=[str(p) for p in raw.get("conflict_providers") or []],
         details=dict(raw.get("details") or {}),
         providers=[_known(ProviderStatus, p) for p in raw["providers"]],
         took_ms=raw["took_ms"],

@@ -67,7 +67,7 @@ function renderResult(result) {
   const conflict = $("conflict");
   conflict.hidden = !result.conflict;
   conflict.textContent = result.conflict
-    ? "Conflict: the top answers are too close to call — check the alternatives and their sources."
+    ? `Conflict: ${(result.conflict_providers || []).join(", ") || "independent sources"} disagree about the value at this time — check the alternatives and their sources.`
     : "";
   const answer = $("answer");
   answer.replaceChildren();
