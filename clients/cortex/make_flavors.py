@@ -52,16 +52,6 @@ FLAVORS: dict[str, tuple[list[str], str]] = {  # query → (Cortex data types, w
     ),
     "USER_MANAGER": (USER_TYPES, "A user's manager (name, mail, title) from every directory Positron asks."),
     "USER_GROUPS": (USER_TYPES, "The groups a user belongs to, the union over every directory Positron asks."),
-    "IP_TO_USER": (
-        ["ip"],
-        "Who was using the machine that held an IP address, at parameter `at` (e.g. the alert time) or now: from EDR "
-        "and Fleet logged-on users, logon events, or the host that held the address and its user.",
-    ),
-    "HOST_USER": (HOST_TYPES, "The user logged on to a host, at parameter `at` or now, from every source it asks."),
-    "HOST_INFO": (
-        HOST_TYPES,
-        "What is known about a host (OS, owner, site, last seen, agent ids), merged from inventory, EDR and Fleet.",
-    ),
     "TEAM_ONCALL": (
         ["other"],
         "Who is on call for a team (an `other` observable holding the team's name), at parameter `at` or now, level "
