@@ -164,10 +164,12 @@ def _fold_short_names(groups: dict[str, list[Source]]) -> None:
 
 
 def _representative(query: Query[Any], key: str, sources: list[Source]) -> Any:
-    if query.host_names:
-        return key
+    """The group's value: a record filled from its sources (a host record keeps its own fields even when a short
+    name joined its FQDN), else the FQDN a host-name group is keyed by, else the best source's value."""
     if query.merge is MergeStrategy.RECORD:
         return _fill_record([s.value for s in sources])
+    if query.host_names:
+        return key
     return sources[0].value
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from positron.queries import HASH_REPUTATION, IP_TO_HOSTNAME, USER_GROUPS, USER_INFO
-from positron.queries.models import Reputation, UserInfo, Verdict
+from positron.queries import HASH_REPUTATION, HOST_INFO, IP_TO_HOSTNAME, USER_GROUPS, USER_INFO
+from positron.queries.models import HostInfo, Reputation, UserInfo, Verdict
 
 from positron.evidence import Evidence, read
 from positron.merge import Sourced, merge
@@ -272,3 +272,15 @@ def test_name_order_never_decides_between_different_evidence(items: list[Sourced
     before, after = merge(IP_TO_HOSTNAME, items, h(at_h)), merge(IP_TO_HOSTNAME, renamed, h(at_h))
     assert before.answer is not None and after.answer is not None
     assert after.answer.value == RENAME[before.answer.value]
+
+
+def test_a_host_record_stays_a_record_when_a_short_name_joins_its_fqdn() -> None:
+    """HOST_INFO is a record keyed by host name: the merged value is the filled record, not the group's key
+    (seen on the demo: the Cortex HOST_INFO flavor got the string 'ws-042.corp.example')."""
+    full = HostInfo(hostname="ws-042.corp.example", ip="10.20.0.42")
+    short = HostInfo(hostname="ws-042", os="Windows 11", owner="jdoe")
+    merged = merge(HOST_INFO, [src("inventory", full, weight=1.0), src("edr", short, weight=0.5)], NOW)
+    assert merged.answer is not None
+    expected = HostInfo(hostname="ws-042.corp.example", ip="10.20.0.42", os="Windows 11", owner="jdoe")
+    assert merged.answer.value == expected
+    assert len(merged.answers) == 1  # one host: the short name joined the FQDN
